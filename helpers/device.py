@@ -1,0 +1,158 @@
+"""What hardware is this, and how should we train on it? (introduced in 00_setup)
+
+``detect()`` looks at the machine once and returns a :class:`DeviceInfo`: the device kind (cuda, mps,
+cpu), its name and memory, the precision to train in and a batch size that fits a MiniLM-size model.
+``from_specs()`` builds the same advice from plain facts, so the rules can be tested without the
+hardware (a T4, an A100, an Apple GPU, a CPU-only laptop).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str                      # "cuda", "mps" or "cpu"
+    name: str                      # e.g. "Tesla T4", "Apple MPS", "CPU (x86_64)"
+    memory_gb: float | None        # accelerator memory; None on CPU
+    compute_capability: tuple[int, int] | None
+    fp16: bool                     # mixed precision with float16 is worth using
+    bf16: bool                     # bfloat16 is supported in hardware (Ampere and newer)
+    precision: str                 # what to train in: "bf16", "fp16" or "fp32"
+    batch_size: int                # a batch size that fits all-MiniLM-L6-v2 training comfortably
+    cpu_cores: int
+    is_colab: bool
+
+    @property
+    def torch_device(self) -> str:
+        return self.kind
+
+    def summary(self) -> str:
+        """One line, e.g. ``Tesla T4 (cuda, 15 GB, cc 7.5) · fp16 · batch 128 · 2 CPU cores``."""
+        bits = [self.kind]
+        if self.memory_gb:
+            bits.append(f"{self.memory_gb:.0f} GB")
+        if self.compute_capability:
+            bits.append("cc {}.{}".format(*self.compute_capability))
+        colab = " · Colab" if self.is_colab else ""
+        return (f"{self.name} ({', '.join(bits)}) · {self.precision} · batch {self.batch_size} · "
+                f"{self.cpu_cores} CPU cores{colab}")
+
+    def advice(self) -> str:
+        """A sentence or two a learner can act on."""
+        if self.kind == "cuda":
+            mem = f", {self.memory_gb:.0f} GB" if self.memory_gb else ""
+            extra = ("" if self.bf16 or self.fp16 else
+                     " This GPU has no fast half precision: training runs in fp32.")
+            return (f"{self.name}{mem}: {self.precision}, batch {self.batch_size}. The gpu profile "
+                    f"trains on the full data with more epochs.{extra}")
+        if self.kind == "mps":
+            return (f"Apple GPU (MPS): fp32, batch {self.batch_size}. Faster than the CPU; the cpu "
+                    "profile keeps each lesson to minutes, the gpu profile is worth a try.")
+        return (f"CPU only ({self.cpu_cores} cores): fp32, batch {self.batch_size}. The cpu profile "
+                "keeps each lesson to minutes; a free Colab T4 runs the gpu profile.")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_colab() -> bool:
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def from_specs(kind: str, name: str | None = None, memory_gb: float | None = None,
+               compute_capability: tuple[int, int] | None = None, cpu_cores: int | None = None,
+               colab: bool = False) -> DeviceInfo:
+    """The advice for a device described by plain facts (used by :func:`detect` and the tests).
+
+    Rules: bf16 needs compute capability 8.0 (Ampere) or newer; fp16 mixed precision pays off from
+    7.0 (Volta/Turing: V100, T4); older GPUs, Apple's MPS and CPUs train in fp32. The batch size grows
+    with memory: in-batch-negative losses (MNRL) learn more from bigger batches.
+    """
+    kind = kind.lower()
+    cores = cpu_cores or os.cpu_count() or 1
+    if kind == "cuda":
+        cc = tuple(compute_capability) if compute_capability else None
+        bf16 = bool(cc and cc >= (8, 0))
+        fp16 = bool(cc and cc >= (7, 0))
+        precision = "bf16" if bf16 else ("fp16" if fp16 else "fp32")
+        mem = memory_gb or 0
+        batch = 256 if mem >= 30 else 128 if mem >= 10 else 64 if mem >= 6 else 32
+        return DeviceInfo("cuda", name or "CUDA GPU", memory_gb, cc, fp16, bf16, precision, batch,
+                          cores, colab)
+    if kind == "mps":
+        return DeviceInfo("mps", name or "Apple MPS", memory_gb, None, False, False, "fp32", 64,
+                          cores, colab)
+    if kind == "cpu":
+        import platform
+        return DeviceInfo("cpu", name or f"CPU ({platform.machine() or 'unknown'})", None, None,
+                          False, False, "fp32", 32, cores, colab)
+    raise ValueError(f"Unknown device kind {kind!r}: expected 'cuda', 'mps' or 'cpu'.")
+
+
+_CACHED: DeviceInfo | None = None
+
+
+def detect(refresh: bool = False) -> DeviceInfo:
+    """Look at this machine (once; ``refresh=True`` looks again)."""
+    global _CACHED
+    if _CACHED is not None and not refresh:
+        return _CACHED
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info = from_specs("cuda", props.name, props.total_memory / 1024**3,
+                          (props.major, props.minor), cores, is_colab())
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        info = from_specs("mps", "Apple MPS", None, None, cores, is_colab())
+    else:
+        info = from_specs("cpu", _cpu_name(), None, None, cores, is_colab())
+    _CACHED = info
+    return info
+
+
+def _cpu_name() -> str:
+    import platform
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return "CPU: " + " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return f"CPU ({platform.processor() or platform.machine() or 'unknown'})"
+
+
+def environment_report():
+    """A small table of what this run uses: versions, device, Colab, network (shown in 00_setup)."""
+    import platform
+
+    import pandas as pd
+
+    from . import models
+
+    def version(pkg):
+        try:
+            from importlib.metadata import version as v
+            return v(pkg)
+        except Exception:
+            return "not installed"
+
+    info = detect()
+    rows = [
+        ("Python", platform.python_version()),
+        ("torch", version("torch")),
+        ("sentence-transformers", version("sentence-transformers")),
+        ("transformers", version("transformers")),
+        ("datasets", version("datasets")),
+        ("device", info.summary()),
+        ("advice", info.advice()),
+        ("Colab", "yes" if info.is_colab else "no"),
+        ("network", "online: models can come from the Hugging Face hub" if models.is_online()
+         else "offline: bundled model and data only"),
+    ]
+    return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")

