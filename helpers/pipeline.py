@@ -73,7 +73,7 @@ def strip(path: Path) -> None:
             # A live widget cannot be stored without its state; keep its plain-text stand-in.
             if "application/vnd.jupyter.widget-view+json" in data and "text/plain" in data:
                 del data["application/vnd.jupyter.widget-view+json"]
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _pick(names: list[str]) -> list[Path]:

@@ -29,11 +29,17 @@ class Profile:
     batch_size: int
     learning_rate: float
     max_steps: int | None = None           # a hard cap on optimiser steps (smoke only)
+    warmup_ratio: float = 0.1              # linear warm-up over this fraction of the steps
+    max_seq_length: int | str | None = "auto"  # "auto": 99th percentile of the data's token counts
+    hard_negatives: bool = False           # the recipe mines hard negatives before training
+    # (training defaults chosen by experiments/tune_icd10cm.py; results in experiments/results.csv)
     # evaluation
     bootstrap: int = 2000                  # paired bootstrap resamples for confidence intervals
     # learning curve (notebook 07)
     curve_sizes: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2000)
     curve_seeds: tuple[int, ...] = (0, 1, 2)
+    # hard-negative mining demo (notebook 02): pairs to mine negatives for (None = all)
+    max_mine_pairs: int | None = 1000
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> "Profile":
@@ -52,7 +58,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", max_train_pairs=64, max_test_queries=40, max_corpus=300,
         epochs=1, batch_size=16, learning_rate=1e-4, max_steps=4, bootstrap=1000,
-        curve_sizes=(16, 32), curve_seeds=(0,),
+        curve_sizes=(16, 32), curve_seeds=(0,), max_mine_pairs=64,
     ),
     "cpu": Profile(
         name="cpu", max_train_pairs=None, max_test_queries=None, max_corpus=None,
@@ -60,8 +66,9 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu": Profile(
         name="gpu", max_train_pairs=None, max_test_queries=None, max_corpus=None,
-        epochs=3, batch_size=128, learning_rate=1e-4,
+        epochs=3, batch_size=128, learning_rate=2e-4, hard_negatives=True,
         curve_sizes=(25, 50, 100, 250, 500, 1000, 2000, 4000), curve_seeds=(0, 1, 2, 3, 4),
+        max_mine_pairs=None,
     ),
 }
 
