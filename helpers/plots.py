@@ -1,0 +1,290 @@
+"""The few figures the lessons show: small, labelled matplotlib charts (introduced in 01_why_fine_tune).
+
+Every function draws on a new figure (or on the ``ax`` you pass), labels its axes, and returns the
+matplotlib ``Figure``; it never calls ``plt.show()``, so a notebook decides when to show it and a test
+can inspect it. Save one with ``fig.savefig("chart.png", dpi=150, bbox_inches="tight")``.
+
+Bad input raises :class:`PlotError` (a ``ValueError``) with a plain-words message.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+FIGSIZE = (7, 3.5)
+"""The default size of a figure, in inches: readable in a notebook and on GitHub."""
+
+
+class PlotError(ValueError):
+    """Bad input to a plotting function; the message says what is wrong and how to fix it."""
+
+
+def _axes(ax, figsize):
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize or FIGSIZE, layout="constrained")
+    return fig, ax
+
+
+def _label(name):
+    """'recall@10' -> 'Recall@10', 'mrr@10' -> 'MRR@10', for legends and axes."""
+    special = {"mrr": "MRR", "ndcg": "NDCG", "map": "MAP"}
+    head, _, tail = str(name).partition("@")
+    head = special.get(head.lower(), head[:1].upper() + head[1:])
+    return f"{head}@{tail}" if tail else head
+
+
+def _intervals(table, metrics, errors):
+    """{metric: (lows, highs)} aligned with the table's rows, or {} when there are no error bars."""
+    out = {}
+    for m in metrics:
+        if errors is not None and m in errors:
+            given = errors[m]
+            if isinstance(given, Mapping):  # {group: (low, high)}
+                try:
+                    pairs = [given[g] for g in table.index]
+                except KeyError as exc:
+                    raise PlotError(f"errors[{m!r}] has no interval for {exc.args[0]!r}; give one "
+                                    "(low, high) per bar group.") from None
+                lows, highs = zip(*pairs)
+            else:  # (lows, highs)
+                lows, highs = given
+            out[m] = (np.asarray(lows, float), np.asarray(highs, float))
+        elif f"{m}_ci_low" in table.columns and f"{m}_ci_high" in table.columns:
+            out[m] = (table[f"{m}_ci_low"].to_numpy(float), table[f"{m}_ci_high"].to_numpy(float))
+        elif len(metrics) == 1 and {"ci_low", "ci_high"} <= set(table.columns):
+            out[m] = (table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float))
+    for m, (lows, highs) in out.items():
+        if len(lows) != len(table) or len(highs) != len(table):
+            raise PlotError(f"The error bars for {m!r} have {len(lows)} values for {len(table)} groups.")
+    return out
+
+
+def metric_bars(table, metrics=("recall@10", "mrr@10"), by="dataset", title=None, *, errors=None,
+                thresholds=None, ylim=(0, 1.05), values=True, ax=None, figsize=None):
+    """A grouped bar chart: one group per row of ``table``, one bar per metric (01_why_fine_tune).
+
+    ``table``: a DataFrame with a column per metric (e.g. ``recall@10``), one row per dataset or
+    model. The groups are named by the column ``by`` when the table has it, else by its index (as in
+    ``pd.concat([metrics.wide(t, name) ...])``). A tidy table from ``metrics.evaluate`` (columns
+    metric, k, value) is accepted too, as a single group.
+
+    Error bars, optional: ``errors={metric: {group: (low, high)}}`` or ``{metric: (lows, highs)}``,
+    else the columns ``<metric>_ci_low`` / ``<metric>_ci_high`` when present (as
+    :func:`helpers.explore.score_table` makes them), else ``ci_low`` / ``ci_high`` for a single metric.
+    ``thresholds={metric: value}`` draws a dashed target line in that metric's colour (for the seed
+    tutorial's targets pass ``metrics.THRESHOLDS``). ``values=True`` writes each bar's value on it.
+    Returns the Figure.
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise PlotError("metric_bars needs a non-empty DataFrame with one column per metric.")
+    if {"metric", "k", "value"} <= set(table.columns):  # a tidy evaluate() table: one group
+        table = pd.DataFrame([{f"{m}@{k}": v for m, k, v in
+                               table[["metric", "k", "value"]].itertuples(index=False)}],
+                             index=[title or "model"])
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        raise PlotError("Name at least one metric to plot, e.g. metrics=('recall@10', 'mrr@10').")
+    if by in table.columns:
+        table = table.set_index(by)
+    missing = [m for m in metrics if m not in table.columns]
+    if missing:
+        raise PlotError(f"The table has no column {missing[0]!r}. Its columns: "
+                        f"{', '.join(map(str, table.columns))}.")
+    intervals = _intervals(table, metrics, errors)
+
+    fig, ax = _axes(ax, figsize)
+    groups = [str(g) for g in table.index]
+    x = np.arange(len(groups))
+    width = 0.8 / len(metrics)
+    colors = [f"C{i}" for i in range(len(metrics))]
+    for i, m in enumerate(metrics):
+        heights = table[m].to_numpy(float)
+        offset = (i - (len(metrics) - 1) / 2) * width
+        yerr = None
+        if m in intervals:
+            lows, highs = intervals[m]
+            yerr = np.vstack([np.clip(heights - lows, 0, None), np.clip(highs - heights, 0, None)])
+        bars = ax.bar(x + offset, heights, width * 0.95, label=_label(m), color=colors[i],
+                      yerr=yerr, capsize=3 if yerr is not None else 0,
+                      error_kw={"elinewidth": 1, "ecolor": "0.25"})
+        if values:
+            ax.bar_label(bars, labels=[f"{h:.2f}" for h in heights], label_type="center",
+                         fontsize=8, color="white")
+        if thresholds and m in thresholds:
+            ax.axhline(thresholds[m], color=colors[i], linestyle="--", linewidth=1,
+                       label=f"target {_label(m)} > {thresholds[m]:.2f}")
+    ax.set_xticks(x, groups)
+    ax.set_xlabel(by if by else "")
+    ax.set_ylabel("score (higher is better)")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_title(title or " and ".join(_label(m) for m in metrics) + f" by {by}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig
+
+
+RANK_BINS = ((1, 1), (2, 3), (4, 10), (11, None))
+"""The rank buckets of :func:`rank_distribution`: first, 2-3, 4-10, further down or not found."""
+
+
+def _bin_label(low, high, depth):
+    if high is None:
+        return f"rank {low}+ or not in top {depth}" if depth else f"rank {low}+ or not found"
+    if low == high:
+        return f"rank {low}"
+    return f"rank {low}-{high}"
+
+
+def rank_distribution(ranks, bins=RANK_BINS, title=None, *, depth=None, ax=None, figsize=None):
+    """Where did the right answer rank? One stacked bar of shares per name (01_why_fine_tune).
+
+    ``ranks`` maps a name (a dataset, a model) to its ranks of the first relevant document, e.g. the
+    ``rank`` column of :func:`helpers.explore.rank_of_relevant`; a missing rank (<NA>, None, NaN)
+    counts in the last, open-ended bin. ``bins`` are (low, high) ranks, inclusive; high None means
+    "and further". Returns the Figure; ``fig.shares`` holds the table of shares it drew.
+    """
+    import pandas as pd
+
+    if not isinstance(ranks, Mapping) or not ranks:
+        raise PlotError("ranks must be a dict {name: ranks}, e.g. {'support': table['rank']}.")
+    bins = [tuple(b) for b in bins]
+    if not bins or any(len(b) != 2 for b in bins):
+        raise PlotError("bins must be (low, high) pairs, e.g. ((1, 1), (2, 3), (4, 10), (11, None)).")
+    labels = [_bin_label(lo, hi, depth) for lo, hi in bins]
+    rows = {}
+    for name, values in ranks.items():
+        r = pd.Series(values, dtype="Float64")
+        if len(r) == 0:
+            raise PlotError(f"No ranks for {name!r}.")
+        row = {}
+        for (lo, hi), label in zip(bins, labels):
+            if hi is None:
+                hit = r.isna() | (r >= lo)
+            else:
+                hit = (r >= lo) & (r <= hi)
+            row[label] = float(hit.fillna(False).astype(bool).mean())
+        rows[str(name)] = row
+    shares = pd.DataFrame.from_dict(rows, orient="index")
+
+    fig, ax = _axes(ax, figsize)
+    names = list(shares.index)[::-1]  # first name on top
+    left = np.zeros(len(names))
+    colors = ["#2e7d32", "#9ccc65", "#ffb74d", "#e53935", "#8e24aa", "#546e7a"]
+    text_colors = ["white", "black", "black", "white", "white", "white"]
+    for i, label in enumerate(labels):
+        widths = shares.loc[names, label].to_numpy(float)
+        bars = ax.barh(names, widths, left=left, label=label, color=colors[i % len(colors)],
+                       edgecolor="white")
+        ax.bar_label(bars, labels=[f"{w:.0%}" if w >= 0.045 else "" for w in widths],
+                     label_type="center", fontsize=8, color=text_colors[i % len(colors)])
+        left += widths
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("share of test queries")
+    ax.set_title(title or "Where the right answer ranked")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    fig.shares = shares
+    return fig
+
+
+def compare_bars(scores, metrics=("recall@10", "mrr@10", "ndcg@10", "map@10"), title=None, *,
+                 thresholds=None, ylim=(0, 1.05), values=True, ax=None, figsize=None):
+    """Models side by side, one group of bars per metric, with 95% error bars (05_evaluation).
+
+    ``scores``: a table from :func:`helpers.explore.score_table`, one row per model (the index
+    names it) with a column per metric and, for error bars, ``<metric>_ci_low`` / ``_ci_high``.
+    ``thresholds={metric: value}`` (e.g. ``metrics.THRESHOLDS``) draws a short dashed target line
+    over each metric's group. Returns the Figure.
+    """
+    import pandas as pd
+
+    if not isinstance(scores, pd.DataFrame) or scores.empty:
+        raise PlotError("compare_bars needs a non-empty table with one row per model, e.g. from "
+                        "explore.score_table({'base': ..., 'fine-tuned': ...}).")
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    missing = [m for m in metrics if m not in scores.columns]
+    if not metrics or missing:
+        raise PlotError(f"The table has no column {(missing or ['(none named)'])[0]!r}. Its columns: "
+                        f"{', '.join(map(str, scores.columns))}.")
+    fig, ax = _axes(ax, figsize)
+    x = np.arange(len(metrics))
+    n = len(scores)
+    width = 0.8 / n
+    for i, (name, row) in enumerate(scores.iterrows()):
+        heights = row[metrics].to_numpy(float)
+        yerr = None
+        if all(f"{m}_ci_low" in scores.columns and f"{m}_ci_high" in scores.columns for m in metrics):
+            lows = row[[f"{m}_ci_low" for m in metrics]].to_numpy(float)
+            highs = row[[f"{m}_ci_high" for m in metrics]].to_numpy(float)
+            yerr = np.vstack([np.clip(heights - lows, 0, None), np.clip(highs - heights, 0, None)])
+        bars = ax.bar(x + (i - (n - 1) / 2) * width, heights, width * 0.95, label=str(name),
+                      color=f"C{i}", yerr=yerr, capsize=3 if yerr is not None else 0,
+                      error_kw={"elinewidth": 1, "ecolor": "0.25"})
+        if values:
+            ax.bar_label(bars, labels=[f"{h:.3f}" for h in heights], label_type="center",
+                         fontsize=7, color="white", rotation=90)
+    if thresholds:
+        shown = False
+        for j, m in enumerate(metrics):
+            if m in thresholds:
+                ax.hlines(thresholds[m], j - 0.45, j + 0.45, colors="0.2", linestyles="--",
+                          linewidth=1, label=None if shown else "target (seed tutorial)")
+                shown = True
+    ax.set_xticks(x, [_label(m) for m in metrics])
+    ax.set_xlabel("metric")
+    ax.set_ylabel("score (higher is better)")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_title(title or "Models compared, with 95% bootstrap intervals")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "target (seed tutorial)")
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig
+
+
+def paired_differences(table, title=None, *, ax=None, figsize=None):
+    """The per-metric difference B - A with its paired 95% interval, one line each (05_evaluation).
+
+    ``table``: the result of :func:`helpers.metrics.compare` (columns metric, diff, ci_low, ci_high
+    and, when present, p_value). A dot marks the mean difference, the bar its interval; the dashed
+    line is zero, "no difference": an interval that does not cross it is a measured change.
+    Returns the Figure.
+    """
+    import pandas as pd
+
+    needed = {"metric", "diff", "ci_low", "ci_high"}
+    if not isinstance(table, pd.DataFrame) or table.empty or not needed <= set(table.columns):
+        raise PlotError("paired_differences reads the table of metrics.compare(per_query_a, "
+                        "per_query_b): columns metric, diff, ci_low, ci_high.")
+    fig, ax = _axes(ax, figsize)
+    rows = table.iloc[::-1]  # first metric on top
+    y = np.arange(len(rows))
+    diff = rows["diff"].to_numpy(float)
+    low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
+    colors = ["C2" if lo > 0 else "C3" if hi < 0 else "0.5" for lo, hi in zip(low, high)]
+    for yi, d, lo, hi, color in zip(y, diff, low, high, colors):
+        ax.errorbar([d], [yi], xerr=[[max(d - lo, 0)], [max(hi - d, 0)]], fmt="o", color=color,
+                    elinewidth=2, capsize=4)
+    ax.axvline(0, color="0.2", linestyle="--", linewidth=1)
+    for yi, d, hi, p in zip(y, diff, high, rows["p_value"] if "p_value" in rows else [None] * len(rows)):
+        note = f"{d:+.3f}" + (f"  (p={p:.3g})" if p is not None else "")
+        ax.annotate(note, (hi, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, [_label(m) for m in rows["metric"]])
+    span = max(abs(low.min()), abs(high.max()), 1e-3)
+    ax.set_xlim(min(low.min(), 0) - 0.15 * span, max(high.max(), 0) + 0.6 * span)
+    ax.set_xlabel("difference (B - A), with 95% paired bootstrap interval")
+    ax.set_title(title or "Paired differences per metric")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig
