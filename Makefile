@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup run test lab record clean workshop
+.PHONY: help setup run test lab record clean workshop workshop-check
 
 help:
 	@echo "make run      create .venv if needed, execute every notebook into build/, gather results"
@@ -38,7 +38,11 @@ record: $(STAMP)
 	$(BIN)/python -m helpers.pipeline record $(NOTEBOOKS)
 
 workshop: $(STAMP)
-	$(BIN)/python -m helpers.workshop prepare
+	$(BIN)/python -m helpers.workshop prepare $(WORKSHOP_ARGS)
+
+# Proves the workshop folder: a fresh venv installed from it with pip's index and config switched off.
+workshop-check: $(STAMP)
+	$(BIN)/python -m helpers.workshop check
 
 clean:
 	rm -rf build data/cache .pytest_cache
