@@ -2,7 +2,6 @@
 faked devices, the cache, and clear errors. The real model is loaded once for the module."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
