@@ -32,10 +32,11 @@ def solutions() -> list[Path]:
 
 
 def execute(source: Path, output: Path, profile: str | None = None, results: Path | None = None,
-            timeout: int = 3600) -> float:
+            timeout: int = 3600, parameters: dict | None = None) -> float:
     """Run ``source`` top to bottom with papermill into ``output``; return the seconds it took.
 
-    ``profile`` and ``results`` reach the kernel as WORKBOOK_PROFILE and WORKBOOK_RESULTS.
+    ``profile`` and ``results`` reach the kernel as WORKBOOK_PROFILE and WORKBOOK_RESULTS;
+    ``parameters`` override the notebook's parameters cell (papermill's ``-p``).
     """
     import papermill as pm
 
@@ -48,8 +49,9 @@ def execute(source: Path, output: Path, profile: str | None = None, results: Pat
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(source), str(output), kernel_name="python3", cwd=str(source.parent),
-                            progress_bar=False, execution_timeout=timeout, log_output=False)
+        pm.execute_notebook(str(source), str(output), parameters=parameters or {}, kernel_name="python3",
+                            cwd=str(source.parent), progress_bar=False, execution_timeout=timeout,
+                            log_output=False)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -288,3 +288,161 @@ def paired_differences(table, title=None, *, ax=None, figsize=None):
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     return fig
+
+
+def _history(name, run):
+    """The (step, epoch, loss) table of a Run from helpers.training, or the table itself."""
+    import pandas as pd
+
+    table = run if isinstance(run, pd.DataFrame) else getattr(run, "history", None)
+    if not isinstance(table, pd.DataFrame):
+        raise PlotError(f"runs[{name!r}] is a {type(run).__name__}; give a Run from "
+                        "training.fine_tune or its run.history table (columns step, epoch, loss).")
+    if "loss" not in table.columns or table["loss"].dropna().empty:
+        raise PlotError(f"runs[{name!r}] has no logged training loss (a run of 0 steps, or a "
+                        "table without a 'loss' column).")
+    return table
+
+
+def loss_curves(runs, title=None, *, x="epoch", relative=False, ax=None, figsize=None):
+    """The training loss as training went on, one line per run (03_fine_tuning).
+
+    ``runs`` maps a name to a :class:`helpers.training.Run` (its ``history`` is drawn) or to a
+    DataFrame with columns ``step``, ``epoch`` and ``loss``. ``x="epoch"`` (the default) puts runs
+    of different lengths on one scale, 1.0 being one pass over their data; ``x="step"`` counts
+    optimiser steps. Each logged value is the mean loss over the steps since the previous one.
+
+    Losses in different units do not belong on one axis (TripletLoss measures distances, MNRL a
+    cross-entropy): draw them on separate axes with ``ax=``, or pass ``relative=True`` to divide
+    each curve by its first value and compare their shapes. Returns the Figure.
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise PlotError("runs must be a dict {name: run}, e.g. {'MNRL': run} with run from "
+                        "training.fine_tune(...).")
+    if x not in ("epoch", "step"):
+        raise PlotError(f"x must be 'epoch' or 'step', got {x!r}.")
+    tables = {str(name): _history(name, run) for name, run in runs.items()}
+
+    fig, ax = _axes(ax, figsize)
+    for i, (name, table) in enumerate(tables.items()):
+        table = table.dropna(subset=["loss"])
+        column = x if x in table.columns and table[x].notna().all() else "step"
+        xs = table[column].to_numpy(float)
+        ys = table["loss"].to_numpy(float)
+        if relative:
+            if ys[0] == 0:
+                raise PlotError(f"The first logged loss of {name!r} is 0: relative=True cannot "
+                                "divide by it.")
+            ys = ys / ys[0]
+        ax.plot(xs, ys, color=f"C{i}", marker="o" if len(xs) <= 30 else None, markersize=3,
+                linewidth=1.5, label=name)
+    ax.set_xlabel("epoch (1.0 = one pass over the training data)" if x == "epoch"
+                  else "optimiser step")
+    ax.set_ylabel("loss / its first value" if relative else "training loss")
+    ax.set_title(title or "Training loss")
+    if relative:
+        ax.axhline(1.0, color="0.5", linestyle=":", linewidth=1)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig
+
+
+def metric_vs_dims(table, metrics=("ndcg@10", "recall@10"), title=None, *, by="model",
+                   reference=None, figsize=None):
+    """Quality against embedding size: one panel per metric, one line per model (04_matryoshka).
+
+    ``table``: from :func:`helpers.matryoshka.scores_by_dims`, one row per model and size with the
+    columns ``by`` (default ``model``), ``dims`` and each metric; when ``<metric>_ci_low`` /
+    ``_ci_high`` are there, a shaded band shows the 95% interval. The x axis is the number of
+    dimensions on a log scale (each halving is one step), ticked at the sizes in the table.
+    ``reference={metric: (value, label)}`` draws a dashed horizontal line, e.g. the base model's
+    score at full size. Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise PlotError("metric_vs_dims needs a non-empty table with one row per model and size, "
+                        "e.g. from matryoshka.scores_by_dims(...)[0].")
+    needed = [by, "dims"] + metrics
+    missing = [c for c in needed if c not in table.columns]
+    if not metrics or missing:
+        raise PlotError(f"The table has no column {(missing or ['(no metric named)'])[0]!r}. Its "
+                        f"columns: {', '.join(map(str, table.columns))}.")
+    reference = reference or {}
+    fig, axes = plt.subplots(1, len(metrics), figsize=figsize or (4 * len(metrics), 3.5),
+                             layout="constrained", squeeze=False)
+    sizes = sorted({int(d) for d in table["dims"]})
+    for ax, m in zip(axes[0], metrics):
+        for i, (name, rows) in enumerate(table.groupby(by, sort=False)):
+            rows = rows.sort_values("dims")
+            x, y = rows["dims"].to_numpy(float), rows[m].to_numpy(float)
+            ax.plot(x, y, marker="o", color=f"C{i}", label=str(name))
+            if {f"{m}_ci_low", f"{m}_ci_high"} <= set(rows.columns):
+                ax.fill_between(x, rows[f"{m}_ci_low"].to_numpy(float),
+                                rows[f"{m}_ci_high"].to_numpy(float), color=f"C{i}", alpha=0.15,
+                                linewidth=0)
+        if m in reference:
+            value, label = reference[m]
+            ax.axhline(value, color="0.3", linestyle="--", linewidth=1, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("dimensions kept")
+        ax.set_ylabel("score (higher is better)")
+        ax.set_title(_label(m))
+        ax.grid(alpha=0.3)
+        ax.set_axisbelow(True)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def learning_curve(summary, metric="recall@10", title=None, *, ax=None, figsize=None):
+    """Quality against the number of training pairs, with its uncertainty (07_when_to_fine_tune).
+
+    ``summary``: the table of :func:`helpers.costs.summarise` (columns n, metric, mean, base,
+    band_low, band_high, seed_min, seed_max, significant). The line is the mean over seeds, the shaded
+    band its 95% bootstrap interval over the test queries, the thin vertical bars the range of the
+    single seeds, the dashed line the base model. A filled dot marks a size whose gain over the base
+    is significant (paired test), a hollow one a size where it is not. The x axis is logarithmic.
+    Returns the Figure.
+    """
+    import pandas as pd
+
+    needed = {"n", "metric", "mean", "base", "band_low", "band_high", "significant"}
+    if not isinstance(summary, pd.DataFrame) or summary.empty or not needed <= set(summary.columns):
+        raise PlotError("learning_curve reads the table of costs.summarise(curve, split): columns "
+                        "n, metric, mean, base, band_low, band_high, significant.")
+    rows = summary[summary["metric"] == metric].sort_values("n")
+    if rows.empty:
+        raise PlotError(f"No rows for metric {metric!r}; the table has "
+                        f"{', '.join(sorted(summary['metric'].unique()))}.")
+    fig, ax = _axes(ax, figsize)
+    n = rows["n"].to_numpy(float)
+    mean = rows["mean"].to_numpy(float)
+    ax.fill_between(n, rows["band_low"].to_numpy(float), rows["band_high"].to_numpy(float),
+                    color="C0", alpha=0.2, linewidth=0, label="95% interval (test queries)")
+    if {"seed_min", "seed_max"} <= set(rows.columns):
+        ax.vlines(n, rows["seed_min"].to_numpy(float), rows["seed_max"].to_numpy(float),
+                  color="C0", linewidth=1, alpha=0.7)
+    ax.plot(n, mean, color="C0", linewidth=1.5, label="fine-tuned, mean over seeds")
+    sig = rows["significant"].to_numpy(bool)
+    ax.scatter(n[sig], mean[sig], color="C0", zorder=3, s=28, label="gain significant")
+    ax.scatter(n[~sig], mean[~sig], facecolor="white", edgecolor="C0", zorder=3, s=28,
+               label="gain not significant")
+    ax.axhline(float(rows["base"].iloc[0]), color="0.3", linestyle="--", linewidth=1,
+               label="base model")
+    ax.set_xscale("log")
+    ax.set_xticks(n, [f"{int(v):,}" for v in n])
+    ax.minorticks_off()
+    ax.set_xlabel("training pairs (log scale)")
+    ax.set_ylabel(_label(metric))
+    ax.set_title(title or f"{_label(metric)} against the number of training pairs")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    return fig

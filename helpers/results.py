@@ -20,7 +20,8 @@ def results_path() -> Path:
 
 
 def _clean(value):
-    """Make numbers JSON-friendly: numpy scalars to Python, floats rounded to 4 decimals."""
+    """Make numbers JSON-friendly: numpy scalars to Python, floats rounded to 4 decimals (4
+    significant digits below 0.01, so a learning rate of 5e-05 stays 5e-05, not 0.0001)."""
     if hasattr(value, "to_dict") and callable(value.to_dict):  # pandas objects
         try:
             return _clean(value.to_dict(orient="records"))
@@ -36,7 +37,9 @@ def _clean(value):
         except (ValueError, TypeError):
             pass
     if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
+        if math.isnan(value):
+            return None
+        return round(value, 4) if abs(value) >= 0.01 or value == 0 else float(f"{value:.4g}")
     if isinstance(value, (int, str, bool)) or value is None:
         return value
     return str(value)

@@ -414,11 +414,19 @@ def quiet_libraries():
         hf_logging, hf_level = None, None
     for lg in loggers:
         lg.setLevel(logging.ERROR)
+    try:  # the model card's "Computing widget examples" bar: one step, left at 0% in a notebook
+        from sentence_transformers.base import model_card
+        card_tqdm = model_card.tqdm
+        model_card.tqdm = lambda iterable, *args, **kwargs: iterable
+    except (ImportError, AttributeError):  # pragma: no cover - another sentence-transformers layout
+        model_card = None
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pin_memory.*no accelerator.*")
             yield
     finally:
+        if model_card is not None:
+            model_card.tqdm = card_tqdm
         for lg, lvl in zip(loggers, levels):
             lg.setLevel(lvl)
         if hf_logging is not None:

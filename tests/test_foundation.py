@@ -80,10 +80,11 @@ def test_smoke_is_smaller_than_cpu():
 # --- results --------------------------------------------------------------------------------------
 def test_record_merges_and_stamps(results_file):
     import numpy as np
-    results.record("01_a", {"recall@10": np.float32(0.81234567), "n": np.int64(5)}, profile="smoke")
+    results.record("01_a", {"recall@10": np.float32(0.81234567), "n": np.int64(5), "lr": 5e-05,
+                            "nan": float("nan")}, profile="smoke")
     results.record("02_b", {"rows": [{"k": 1, "v": 0.5}]}, profile="cpu")
     stored = json.loads(results_file.read_text())
-    assert stored["01_a"]["numbers"] == {"recall@10": 0.8123, "n": 5}
+    assert stored["01_a"]["numbers"] == {"recall@10": 0.8123, "n": 5, "lr": 5e-05, "nan": None}
     assert stored["01_a"]["profile"] == "smoke" and stored["02_b"]["profile"] == "cpu"
     assert stored["01_a"]["hardware"] and stored["01_a"]["date"]
     md = results.to_markdown(stored)

@@ -1,0 +1,494 @@
+"""Your own pairs, from file to verdict (introduced in 06_try_it_yourself).
+
+Notebook 06 asks you to write about 50 query-document pairs from a domain you know, fine-tune
+all-MiniLM-L6-v2 on them, and find out honestly whether it helped. This module holds the steps the
+notebook (and its solutions) run more than once:
+
+* :func:`prepare` reads and checks your file (and the test file), stops with **one** clear
+  :class:`~helpers.data.DataError` when something would make fine-tuning wrong, and otherwise returns
+  the training pairs, the test split and the validation report. Your file is only read: its SHA-256
+  is taken before and after, and :meth:`Prepared.check_unchanged` proves it.
+* :func:`save_upload` and :class:`Uploader`: a file uploaded in JupyterLab or Colab is saved to a
+  *new* file under ``data/cache/uploads/``, never over anything.
+* :func:`training_settings`: epochs and batch size for a handful of pairs (the profile's defaults are
+  sized for thousands).
+* :func:`compare` and :func:`plain_verdict`: base versus fine-tuned on the same test queries, with the
+  paired confidence interval, in plain words: better, no measurable change, or worse. An improvement
+  is only claimed when the whole interval lies above zero and the paired randomization test agrees.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import data, metrics, paths
+
+STARTER = paths.DATA / "try_it_yourself" / "starter_pairs.csv"
+"""The 50 ready-made pairs (Cogwell Cycles' workshop wiki) that stand in until you write your own."""
+STARTER_TEST = paths.DATA / "try_it_yourself" / "starter_test.csv"
+"""The starter's own 30 held-out test pairs."""
+TEMPLATE = paths.DATA / "try_it_yourself" / "template.csv"
+"""The blank format to copy: anchor,positive[,negative] (see TEMPLATE.md beside it)."""
+
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+"""The file types a pairs file may have."""
+
+COMPARED = ("recall@10", "mrr@10", "ndcg@10", "recall@1")
+"""The metrics compared before and after; Recall@10 (the seed tutorial's) decides the verdict."""
+
+VERDICTS = ("better", "no measurable change", "worse")
+
+
+# --------------------------------------------------------------------------------------------------
+# Files: which one, is it a pairs file, did we change it (no)
+# --------------------------------------------------------------------------------------------------
+
+def sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (to show that reading it changed nothing)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _resolve(path) -> Path:
+    """A path as given; a relative one not found here is tried from the repository root too."""
+    return data._resolve(path)
+
+
+def check_file(path: str | os.PathLike, what: str = "pairs file") -> Path:
+    """The resolved path of an existing CSV/JSONL file, or a :class:`DataError` that says why not.
+
+    Catches what ``data`` would otherwise report less precisely: a missing file, a folder, a
+    spreadsheet, a PDF or Word document, or any other file type that is not a table of text.
+    """
+    if path is None or not str(path).strip():
+        raise data.DataError(f"No {what} given: set PAIRS_FILE to the path of your CSV or JSONL file.")
+    resolved = _resolve(path)
+    if not resolved.exists():
+        raise data.DataError(
+            f"No {what} at {paths.show(resolved)}. Check the path: a relative path is read from the "
+            "folder the notebook runs in (notebooks/) or from the repository root.")
+    if resolved.is_dir():
+        raise data.DataError(f"{paths.show(resolved)} is a folder; give the path of a .csv or .jsonl "
+                             f"{what}.")
+    suffix = resolved.suffix.lower()
+    if suffix in (".xlsx", ".xls", ".ods", ".numbers"):
+        raise data.DataError(
+            f"{resolved.name} is a spreadsheet, not a CSV file. In your spreadsheet program use "
+            "File > Save As (or Download) > 'CSV UTF-8', then point the notebook at the .csv.")
+    if suffix not in SUFFIXES:
+        kind = {".pdf": "a PDF document", ".doc": "a Word document", ".docx": "a Word document",
+                ".txt": "plain text", ".md": "a Markdown document", ".zip": "a zip archive",
+                ".parquet": "a Parquet file"}.get(suffix, f"a {suffix or 'suffix-less'} file")
+        raise data.DataError(
+            f"{resolved.name} is {kind}, not a pairs file. The notebook reads CSV (.csv, UTF-8, "
+            "header row anchor,positive) or JSON Lines (.jsonl, one {\"anchor\": ..., \"positive\": "
+            "...} object per line). Copy data/try_it_yourself/template.csv and fill it in.")
+    return resolved
+
+
+def matching_test_file(pairs_file: str | os.PathLike) -> Path | None:
+    """The test file that belongs to ``pairs_file``, when one sits beside it.
+
+    ``X_pairs.csv`` -> ``X_test.csv`` (so ``starter_pairs.csv`` -> ``starter_test.csv``), and
+    ``X.csv`` -> ``X_test.csv``; the same for .jsonl. ``None`` when there is no such file.
+    """
+    path = _resolve(pairs_file)
+    stem = path.stem[: -len("_pairs")] if path.stem.endswith("_pairs") else path.stem
+    for suffix in dict.fromkeys((path.suffix, ".csv", ".jsonl")):
+        candidate = path.with_name(f"{stem}_test{suffix}")
+        if candidate.is_file() and candidate.resolve() != path.resolve():
+            return candidate
+    return None
+
+
+def resolve_test_file(pairs_file, test_file="auto") -> Path | None:
+    """Which test file to use: ``"auto"`` (the matching file beside the pairs, else none), ``None``
+    (none: hold out part of the pairs) or a path."""
+    if test_file is None or (isinstance(test_file, str) and not test_file.strip()):
+        return None
+    if isinstance(test_file, str) and test_file.strip().lower() == "auto":
+        return matching_test_file(pairs_file)
+    return check_file(test_file, "test file")
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare(): read, check, split; one clear error or a ready bundle
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` returns (06_try_it_yourself).
+
+    ``bundle`` the training pairs and the test split (a :class:`helpers.data.Bundle`) ·
+    ``report`` the validation of your pairs (``data.validate``, leakage into the test file included) ·
+    ``test_report`` the validation of the test file (None when part of the pairs is held out) ·
+    ``pairs_path`` / ``test_path`` the files read · ``held_out`` True when the test queries were
+    taken from your pairs · ``hashes`` {file name: SHA-256} taken before reading.
+    """
+    bundle: data.Bundle
+    report: object
+    test_report: object | None
+    pairs_path: Path
+    test_path: Path | None
+    held_out: bool
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_test(self) -> int:
+        """The number of test queries."""
+        return len(self.bundle.test.queries)
+
+    @property
+    def warnings(self) -> int:
+        """How many warnings the two reports hold."""
+        return int(self.report.attrs.get("warnings", 0)) + (
+            int(self.test_report.attrs.get("warnings", 0)) if self.test_report is not None else 0)
+
+    def planned_halfwidth(self) -> float:
+        """The "±" to expect on Recall@10 with this many test queries (before measuring anything)."""
+        return metrics.planned_halfwidth(self.n_test)
+
+    def check_unchanged(self) -> str:
+        """Hash the files again; raise if any changed (it never should). Returns a one-line proof."""
+        files = [self.pairs_path] + ([self.test_path] if self.test_path else [])
+        for path in files:
+            if sha256(path) != self.hashes[path.name]:
+                raise RuntimeError(f"{path.name} changed while the notebook read it. Nothing in the "
+                                   "workbook writes to it: did another program save it meanwhile?")
+        return " · ".join(f"{p.name}: sha256 {self.hashes[p.name][:12]}… before and after, unchanged"
+                          for p in files)
+
+    def explain_test(self) -> str:
+        """Plain words: where the test queries come from and how precise a result on them can be."""
+        n, half = self.n_test, self.planned_halfwidth()
+        width = (f"With {n} test queries a Recall@10 difference is known to about ±{half:.2f} "
+                 f"(95% interval, worst case): smaller changes cannot be told from chance.")
+        if self.held_out:
+            return (f"No test file, so {n} of your pairs ({self.bundle.info.get('test_size', 0):.0%}, "
+                    f"split by document, seed {self.bundle.info.get('seed')}) are held out for "
+                    f"testing and {len(self.bundle.train)} are used for training. {width} "
+                    "A separate test file is better: written apart from the training pairs, with "
+                    "30 or more queries, it narrows the interval and trains on every pair you wrote.")
+        return (f"Test file {self.test_path.name}: {n} queries, searched among "
+                f"{len(self.bundle.test.corpus)} documents (the test answers plus every training "
+                f"document). All {len(self.bundle.train)} pairs train. {width}")
+
+
+def _errors_of(report, label: str) -> list[str]:
+    errors = report[report["severity"] == "error"]
+    lines = []
+    for _, row in errors.iterrows():
+        where = f" ({row['examples']})" if row["examples"] else ""
+        lines.append(f"- {label}{row['check']}{where}: {row['fix']}")
+    return lines
+
+
+def _without_size_check(report):
+    """A test file's report without the "too few pairs" row (an "ok" row when nothing else is left)."""
+    import pandas as pd
+
+    attrs = dict(report.attrs)
+    kept = report[report["check"] != "too few pairs"].reset_index(drop=True)
+    if kept.empty:
+        kept = pd.DataFrame([{"check": "all checks passed", "severity": "ok",
+                              "count": attrs.get("n_pairs", 0), "examples": "",
+                              "fix": "Nothing to fix."}], columns=report.columns)
+    kept.attrs.update(attrs, errors=int((kept["severity"] == "error").sum()),
+                      warnings=int((kept["severity"] == "warning").sum()))
+    return kept
+
+
+def prepare(pairs_file, test_file="auto", test_size: float = 0.3, seed: int = 42,
+            model=None) -> Prepared:
+    """Read, check and split your pairs: the notebook's first step (06_try_it_yourself).
+
+    ``pairs_file``  CSV or JSONL with the columns anchor, positive[, negative]
+    ``test_file``   "auto" (a matching ``*_test`` file beside it, else hold out), None (hold out
+                    ``test_size`` of the pairs, split by document) or a path
+    ``model``       count tokens with its tokenizer (else an estimate: words x 1.3)
+
+    Every problem ``data.validate`` finds is in ``report``. Errors (in either file, or a test query or
+    answer that also appears in training) raise one :class:`helpers.data.DataError` that lists them
+    all with their rows and fixes; warnings do not stop anything. The files are only read.
+    """
+    pairs_path = check_file(pairs_file, "pairs file")
+    test_path = resolve_test_file(pairs_path, test_file)
+    if test_path is not None and test_path.resolve() == pairs_path.resolve():
+        raise data.DataError(f"The test file is the pairs file itself ({pairs_path.name}): the test "
+                             "would measure memory. Give a separate test file, or TEST_FILE = None "
+                             "to hold out part of the pairs.")
+    hashes = {p.name: sha256(p) for p in (pairs_path, test_path) if p is not None}
+    try:
+        report = data.validate(pairs_path, test=test_path, model=model)
+        lines = _errors_of(report, "")
+        test_report = None
+        if test_path is not None:
+            test_report = data.validate(test_path, model=model, min_pairs=1)
+            # How many test queries are enough is said by explain_test(); "too few to fine-tune"
+            # is about training and does not apply here.
+            test_report = _without_size_check(test_report)
+            lines += _errors_of(test_report, f"test file {test_path.name}: ")
+        if lines:
+            raise data.DataError(
+                f"{len(lines)} problem(s) would make fine-tuning on {pairs_path.name} wrong; the "
+                f"file was not changed. Fix them and run again:\n" + "\n".join(lines))
+        bundle = data.load(pairs_path, test_path=test_path, test_size=test_size, seed=seed)
+    except data.DataError as exc:
+        raise data.DataError(str(exc)) from None  # one message, no chain of tracebacks
+    return Prepared(bundle, report, test_report, pairs_path, test_path, test_path is None, hashes)
+
+
+def report_table(prepared: Prepared):
+    """Both validation reports as one table (a ``file`` column says which), errors first."""
+    import pandas as pd
+
+    parts = [prepared.report.assign(file=prepared.pairs_path.name)]
+    if prepared.test_report is not None:
+        parts.append(prepared.test_report.assign(file=prepared.test_path.name))
+    table = pd.concat(parts, ignore_index=True)
+    return table[["file", "check", "severity", "count", "examples", "fix"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Uploads (JupyterLab, Colab): always a new file
+# --------------------------------------------------------------------------------------------------
+
+def upload_folder() -> Path:
+    """``data/cache/uploads/`` (gitignored), where uploaded files are kept."""
+    return paths.cache_dir("uploads")
+
+
+def save_upload(name: str, content: bytes, folder: str | os.PathLike | None = None) -> Path:
+    """Save uploaded bytes to a NEW file and return its path; nothing existing is ever overwritten.
+
+    The file is named ``<your file's stem>-<date-time>-<first 8 of its sha256><suffix>`` under
+    ``folder`` (default :func:`upload_folder`); should that name exist, ``-2``, ``-3``, ... is added.
+    Only .csv, .tsv, .jsonl and .json are accepted (anything else raises :class:`DataError`
+    and nothing is saved).
+    """
+    content = bytes(content)
+    original = Path(str(name)).name  # no folders from the browser's file name
+    suffix = Path(original).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise data.DataError(f"{original} is not a CSV or JSONL file; nothing was saved. Upload a "
+                             ".csv (UTF-8, header anchor,positive) or a .jsonl file.")
+    if not content:
+        raise data.DataError(f"{original} is empty; nothing was saved.")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(original).stem).strip("._") or "upload"
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    digest = hashlib.sha256(content).hexdigest()[:8]
+    folder = Path(folder) if folder is not None else upload_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        target = folder / f"{stem[:60]}-{stamp}-{digest}{'' if n == 1 else f'-{n}'}{suffix}"
+        try:
+            with open(target, "xb") as fh:  # "x": fails rather than overwrite
+                fh.write(content)
+            return target
+        except FileExistsError:
+            continue
+    raise data.DataError(f"Could not find a free file name for {original} in {paths.show(folder)}.")
+
+
+def preview(path: str | os.PathLike, rows: int = 5):
+    """The first ``rows`` pairs of a file as a table, read the way training will read them."""
+    return data.read_pairs(path).to_pandas().head(rows)
+
+
+class Uploader:
+    """An upload button with a preview, for JupyterLab and Colab (06_try_it_yourself).
+
+    ``display(uploader.widget)``; after an upload ``uploader.path`` is the saved copy (a new file
+    under ``data/cache/uploads/``) and the preview shows its first rows and the validation verdict.
+    :meth:`choose` returns that path, or the ``PAIRS_FILE`` parameter when nothing was uploaded
+    (always the case in a headless run such as papermill).
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        import ipywidgets as widgets
+
+        self.folder = folder
+        self.path: Path | None = None
+        self.button = widgets.FileUpload(accept=",".join(SUFFIXES), multiple=False,
+                                         description="Upload pairs")
+        self.output = widgets.Output()
+        self.widget = widgets.VBox([self.button, self.output])
+        self.button.observe(self._on_upload, names="value")
+
+    def _on_upload(self, change):
+        from IPython.display import display
+
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        with self.output:
+            self.output.clear_output()
+            try:
+                self.path = save_upload(item["name"], item["content"], self.folder)
+                print(f"Saved a copy as {paths.show(self.path)} (your original is untouched).")
+                display(preview(self.path))
+                report = data.validate(self.path)
+                print(f"{report.attrs['n_pairs']} pairs · {report.attrs['errors']} error(s) · "
+                      f"{report.attrs['warnings']} warning(s). Now run the cells below "
+                      "(Run > Run Selected Cell and All Below).")
+            except data.DataError as exc:
+                print(f"Cannot use this file: {exc}")
+
+    def choose(self, pairs_file):
+        """The uploaded copy when there is one, else ``pairs_file``."""
+        return self.path if self.path is not None else pairs_file
+
+
+# --------------------------------------------------------------------------------------------------
+# Training settings for a handful of pairs
+# --------------------------------------------------------------------------------------------------
+
+def training_settings(n_pairs: int) -> dict:
+    """Overrides for ``training.fine_tune`` on a few dozen to a few hundred pairs (notebook 06).
+
+    The profiles are sized for thousands of pairs: one epoch in batches of 32 at a learning rate of
+    1e-4. On 50 pairs that is two optimiser steps, and more epochs at that rate memorise the pairs
+    (the training loss falls to zero and the test scores drop). So, below 1,000 pairs:
+
+    * batches of at most 16, made equal in size (50 pairs: 4 batches of 13, not 16+16+16+2, whose
+      last batch would have a single in-batch negative);
+    * 3 epochs (50 pairs: 12 steps);
+    * a learning rate of 5e-5.
+
+    Chosen on a stand-in that is not the starter (50 Larkmoor support pairs, 28 test queries):
+    the profile's 2 steps at 1e-4 gave MRR@10 0.812 -> 0.855, 12 steps at 2e-5 0.830, 20 steps at
+    2e-5 0.861 and 12 steps at 5e-5 0.864 (the cheapest of the two whose interval lies above zero);
+    on the starter, 20-70 steps at 1e-4 lowered MRR@10 from 0.764 to 0.71-0.73. From 1,000 pairs
+    on, the profile's own settings apply (``{}``).
+    """
+    n_pairs = max(int(n_pairs), 1)
+    if n_pairs >= 1000:
+        return {}
+    batches = -(-n_pairs // 16)                       # ceil: batches per epoch
+    batch = max(2, -(-n_pairs // batches))            # equal-sized batches of at most 16
+    return {"epochs": 3, "batch_size": batch, "learning_rate": 5e-5}
+
+
+# --------------------------------------------------------------------------------------------------
+# Before and after: the paired comparison in plain words
+# --------------------------------------------------------------------------------------------------
+
+def compare(base_per_query, tuned_per_query, metrics_=COMPARED, n_resamples: int = 2000,
+            seed: int = 0):
+    """``metrics.compare`` of base and fine-tuned on the same queries, with a plain ``verdict``
+    column (better / no measurable change / worse, see :func:`verdict_word`)."""
+    table = metrics.compare(base_per_query, tuned_per_query, metrics=list(metrics_),
+                            n_resamples=n_resamples, seed=seed)
+    table["verdict"] = [verdict_word(row) for _, row in table.iterrows()]
+    return table.rename(columns={"mean_a": "base", "mean_b": "fine-tuned"})
+
+
+def verdict_word(row, alpha: float = 0.05) -> str:
+    """"better" when the whole 95% interval of the difference lies above zero *and* the paired
+    randomization test agrees (p < ``alpha``), "worse" when both say the opposite, "no measurable
+    change" otherwise. Nothing else is ever called an improvement.
+
+    Why both: on a very small test set (a dozen queries, of which a few moved, all the same way) the
+    bootstrap never draws a query that moved the other way, so its interval can exclude zero while
+    the randomization test finds the difference well within chance. Then the honest answer is "not
+    measurable yet". A row without ``p_value`` is judged by the interval alone.
+    """
+    p = row.get("p_value", 0.0) if hasattr(row, "get") else 0.0
+    confirmed = p is None or p != p or p < alpha  # None/NaN: no test to consult
+    if row["ci_low"] > 0 and confirmed:
+        return "better"
+    if row["ci_high"] < 0 and confirmed:
+        return "worse"
+    return "no measurable change"
+
+
+def plain_verdict(comparison, metric: str = "recall@10", n_queries: int | None = None) -> str:
+    """A paragraph that says what the comparison means for ``metric``, without overclaiming."""
+    table = comparison.set_index("metric")
+    if metric not in table.index:
+        raise metrics.MetricsError(f"{metric} is not in the comparison; compare with it included.")
+    r = table.loc[metric]
+    word = verdict_word(r)
+    name = {"recall@10": "Recall@10", "mrr@10": "MRR@10", "ndcg@10": "NDCG@10",
+            "recall@1": "Recall@1"}.get(metric, metric)
+    n = f" on {n_queries} test queries" if n_queries else ""
+    numbers = (f"{name} {r['base']:.3f} -> {r['fine-tuned']:.3f} ({r['diff']:+.3f}; 95% interval "
+               f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}{n})")
+    if word == "better":
+        return (f"BETTER. {numbers}, p = {r['p_value']:.2g}. The whole interval lies above zero and "
+                "the paired randomization test agrees: on queries like these the fine-tuned model "
+                "ranks the right document higher than the base model does.")
+    if word == "worse":
+        return (f"WORSE. {numbers}, p = {r['p_value']:.2g}. The whole interval lies below zero and the "
+                "paired randomization test agrees: fine-tuning hurt. Check the "
+                "pairs (does each positive answer its anchor? are the columns in order?) and try "
+                "fewer epochs.")
+    text = f"NO MEASURABLE CHANGE. {numbers}. "
+    if r["ci_low"] > 0 or r["ci_high"] < 0:
+        side = "above" if r["ci_low"] > 0 else "below"
+        text += (f"The interval lies {side} zero, but the paired randomization test does not confirm "
+                 f"it (p = {r['p_value']:.2f}): with so few test queries, and only some of them "
+                 "moving, the bootstrap interval is too narrow to trust. ")
+    elif r["ci_low"] == 0 and r["ci_high"] == 0:
+        text += "The interval includes zero, "
+        text += ("and here it is a single point: both models got exactly the same queries right "
+                 "and wrong. ")
+    else:
+        text += "The interval includes zero, so this test cannot tell the two models apart. "
+    if metric.startswith("recall") and r["base"] >= 0.9:
+        text += (f"The base model already scores {r['base']:.0%}, which leaves little room to "
+                 "improve; look at MRR and Recall@1, which say how high the right document ranks. ")
+    text += ("This is not proof that fine-tuning did nothing: a gain smaller than the interval is "
+             "wide would not show. More test queries narrow the interval; more training pairs make "
+             "a real gain larger.")
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# The whole loop in one call (the solutions re-run it with other settings)
+# --------------------------------------------------------------------------------------------------
+
+KS = (1, 3, 5, 10)
+"""The cut-offs every metric is computed at."""
+
+
+@dataclass
+class Trial:
+    """One fine-tune measured against the base model on the same test queries (06 solutions).
+
+    ``run`` the :class:`helpers.training.Run` · ``table`` before/after means · ``per_query`` the
+    fine-tuned model's per-query scores · ``comparison`` from :func:`compare` · ``verdict`` the
+    Recall@10 word (better / no measurable change / worse).
+    """
+    run: object
+    table: object
+    per_query: object
+    comparison: object
+    verdict: str
+
+
+def trial(base, base_per_query, train, test, profile, seed: int = 42, dims: int | None = None,
+          n_resamples: int = 2000, verbose: bool = False, **fine_tune_args) -> Trial:
+    """Fine-tune ``base`` on ``train`` (``training_settings`` unless overridden), evaluate on
+    ``test`` (at ``dims`` dimensions when given) and compare with ``base_per_query``."""
+    import pandas as pd
+
+    from . import training
+
+    settings = dict(training_settings(len(train)), **fine_tune_args)
+    run = training.fine_tune(base, train, profile=profile, seed=seed, verbose=verbose, **settings)
+    _, per_query = metrics.evaluate(run.model, test, ks=KS, dims=dims, per_query=True,
+                                    show_progress_bar=False)
+    comparison = compare(base_per_query, per_query, n_resamples=n_resamples, seed=seed)
+    table = pd.DataFrame({"base": base_per_query[list(COMPARED)].mean(),
+                          "fine-tuned": per_query[list(COMPARED)].mean()}).T
+    verdict = comparison.set_index("metric").loc["recall@10", "verdict"]
+    return Trial(run, table, per_query, comparison, verdict)
