@@ -44,7 +44,7 @@ def execute(source: Path, output: Path, profile: str | None = None, results: Pat
     if profile:
         os.environ["WORKBOOK_PROFILE"] = profile
     if results:
-        os.environ["WORKBOOK_RESULTS"] = str(results)
+        os.environ["WORKBOOK_RESULTS"] = str(Path(results).resolve())  # the kernel runs in notebooks/
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -16,7 +16,10 @@ from . import paths
 
 
 def results_path() -> Path:
-    return Path(os.environ.get("WORKBOOK_RESULTS", paths.BUILD / "results.json"))
+    """``WORKBOOK_RESULTS`` or build/results.json; a relative path is taken from the repository root,
+    not from the folder a notebook's kernel runs in (notebooks/)."""
+    path = Path(os.environ.get("WORKBOOK_RESULTS", paths.BUILD / "results.json"))
+    return path if path.is_absolute() else paths.ROOT / path
 
 
 def _clean(value):

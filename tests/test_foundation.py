@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from helpers import device, models, profiles, results
+from helpers import device, models, paths, profiles, results
 
 
 # --- device ---------------------------------------------------------------------------------------
@@ -89,6 +89,12 @@ def test_record_merges_and_stamps(results_file):
     assert stored["01_a"]["hardware"] and stored["01_a"]["date"]
     md = results.to_markdown(stored)
     assert "## 01_a" in md and "| recall@10 | 0.8123 |" in md and "**rows**" in md
+
+
+def test_relative_results_path_is_from_the_repository_root(monkeypatch):
+    monkeypatch.setenv("WORKBOOK_RESULTS", "build/test-results.json")
+    monkeypatch.chdir(paths.ROOT / "notebooks")   # where a notebook's kernel runs
+    assert results.results_path() == paths.ROOT / "build" / "test-results.json"
 
 
 # --- models ---------------------------------------------------------------------------------------
