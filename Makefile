@@ -29,7 +29,8 @@ run: $(STAMP)
 # cells marked NBVAL_CHECK_OUTPUT. Results go to build/test-results.json, never over `make run`'s.
 test: $(STAMP)
 	WORKBOOK_PROFILE=smoke WORKBOOK_RESULTS=build/test-results.json \
-		$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks/[0-9]*.ipynb
+		$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
+		tests notebooks/[0-9]*.ipynb
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
