@@ -16,7 +16,7 @@ LESSONS = pipeline.lessons()
 ALL = LESSONS + pipeline.solutions()
 IDS = [str(p.relative_to(pipeline.NOTEBOOKS_DIR)) for p in ALL]
 REPO_URL = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
-MACHINE_PATH = re.compile(r"(?<![\w.-])/(root|work|tmp|home|Users|content)/")  # absolute, not data/cache/tmp/
+MACHINE_PATH = re.compile(r"/(root|work|tmp|home|Users|content)/")
 NOISE = re.compile(r"(DeprecationWarning|FutureWarning|Traceback \(most recent call last\))")
 
 
