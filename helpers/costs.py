@@ -264,17 +264,21 @@ def summarise(curve: Curve, split: str, metrics=METRICS, n_resamples: int = 2000
             low, high = _metrics.bootstrap_ci(pooled[m].to_numpy(float), n_resamples, seed, alpha)
             seed_means = [float(t[m].mean()) for t in tables]
             r = table.loc[m]
-            passed = sum(bool(s.loc[m, "ci_low"] > 0 and s.loc[m, "p_value"] < alpha)
-                         for s in singles)
+            passed = sum(_significant(s.loc[m], alpha) for s in singles)
             rows.append({"n": int(n), "metric": m, "seeds": len(tables),
                          "base": float(base[m].mean()), "mean": float(np.mean(seed_means)),
                          "seed_min": min(seed_means), "seed_max": max(seed_means),
                          "band_low": low, "band_high": high,
                          "gain": float(r["diff"]), "ci_low": float(r["ci_low"]),
                          "ci_high": float(r["ci_high"]), "p_value": float(r["p_value"]),
-                         "significant": bool(r["ci_low"] > 0 and r["p_value"] < alpha),
+                         "significant": _significant(r, alpha),
                          "seeds_significant": f"{passed}/{len(tables)}"})
     return pd.DataFrame(rows)
+
+
+def _significant(row, alpha: float) -> bool:
+    """A gain counts when its whole paired interval lies above zero and the randomization test agrees."""
+    return bool(row["ci_low"] > 0 and row["p_value"] < alpha)
 
 
 def smallest_significant(summary: pd.DataFrame, metric: str = "recall@10",
@@ -386,11 +390,12 @@ def padded_tokens_per_example(model, train, batch_size: int = 32, max_seq_length
     n = len(train)
     idx = rng.permutation(n)[:min(sample, n)]
     cap = int(max_seq_length or getattr(model, "max_seq_length", None) or 512)
+    from . import data
+
+    sub = train.select(idx)
     total = 0.0
     for col in train.column_names:
-        texts = [train[col][int(i)] for i in idx] if n else []
-        lengths = [min(len(t), cap) for t in
-                   model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+        lengths = np.minimum(data.token_lengths(model, sub[col]), cap).tolist()
         batches = [lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
         total += sum(max(b) * len(b) for b in batches) / max(len(lengths), 1)
     return float(total)

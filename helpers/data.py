@@ -959,7 +959,7 @@ def _token_counts(texts: list[str], model=None) -> tuple["Any", int, bool]:
     return counts, ESTIMATE_MAX_TOKENS, True
 
 
-def validate(pairs, test=None, model=None, min_pairs: int = 100):
+def validate(pairs, test=None, model=None, min_pairs: int | None = 100):
     """Check a pairs file (or Dataset, DataFrame) before fine-tuning (introduced in 02_training_data).
 
     Returns a DataFrame, one row per problem found: ``check``, ``severity`` ("error": fine-tuning on
@@ -968,7 +968,9 @@ def validate(pairs, test=None, model=None, min_pairs: int = 100):
     "ok" row. ``report.attrs`` holds ``errors``, ``warnings`` and ``n_pairs``;
     :func:`raise_for_errors` stops with one clear message. ``test``: the test set (a path, Dataset,
     DataFrame, IRSplit or Bundle) to check for leakage. ``model``: count tokens with its tokenizer
-    (else a words x 1.3 estimate against 256). The file is only read, never changed.
+    (else a words x 1.3 estimate against 256). ``min_pairs``: fewer pairs than this is a warning
+    (fewer than 10 an error); None for a file that is not for training (a test file), which skips
+    the size check. The file is only read, never changed.
     """
     import pandas as pd
 
@@ -998,8 +1000,10 @@ def validate(pairs, test=None, model=None, min_pairs: int = 100):
     A, P = df["anchor"].tolist(), df["positive"].tolist()
     N = df["negative"].tolist() if "negative" in cols else None
 
-    # Too few pairs.
-    if n < 10:
+    # Too few pairs (to train on; a test set's size is judged by its interval instead).
+    if min_pairs is None:
+        pass
+    elif n < 10:
         add("too few pairs", "error", [], count=n,
             fix=(f"Only {n} pairs: far too few to fine-tune (under 100 is not enough, 1,000+ "
                  "gives a measurable gain). Collect more pairs, or use the model off the shelf."))

@@ -164,11 +164,15 @@ def scores_by_dims(embeddings, split, dims=DIMS, metrics=("ndcg@10", "recall@10"
 # What each size costs: storage and search time
 # --------------------------------------------------------------------------------------------------
 
+def _check_whole(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise MatryoshkaError(f"{name} must be a whole number of 1 or more, got {value!r}.")
+
+
 def random_unit_vectors(n, dims=384, seed=0):
     """``n`` random float32 vectors of length 1 (a stand-in corpus for timing searches)."""
-    for name, value in (("n", n), ("dims", dims)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise MatryoshkaError(f"{name} must be a whole number of 1 or more, got {value!r}.")
+    _check_whole("n", n)
+    _check_whole("dims", dims)
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((int(n), int(dims)), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -199,8 +203,7 @@ def storage_table(dims=DIMS, n_vectors=1_000_000, precisions=PRECISIONS, sample=
     """
     import pandas as pd
 
-    if isinstance(n_vectors, bool) or not isinstance(n_vectors, (int, np.integer)) or n_vectors < 1:
-        raise MatryoshkaError(f"n_vectors must be a whole number of 1 or more, got {n_vectors!r}.")
+    _check_whole("n_vectors", n_vectors)
     precisions = [precisions] if isinstance(precisions, str) else list(precisions)
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown or not precisions:
@@ -241,8 +244,7 @@ def search_times(query_emb, corpus_emb, dims=DIMS, k=10, repeats=3):
     if queries.shape[1] != corpus.shape[1]:
         raise MatryoshkaError(f"Queries have {queries.shape[1]} numbers but documents "
                               f"{corpus.shape[1]}: encode both with the same model.")
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise MatryoshkaError(f"repeats must be a whole number of 1 or more, got {repeats!r}.")
+    _check_whole("repeats", repeats)
     rows = []
     for d in _check_dims(dims, full=corpus.shape[1]):
         q, c = _metrics.truncate(queries, d), _metrics.truncate(corpus, d)
@@ -276,8 +278,7 @@ def step_seconds(loss, batch, repeats=3):
     if columns[:2] != ["anchor", "positive"] or len(batch) < 2:
         raise MatryoshkaError("batch must be a datasets.Dataset of at least 2 rows with columns anchor, "
                               "positive[, negative], e.g. ds.train.select(range(32)).")
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise MatryoshkaError(f"repeats must be a whole number of 1 or more, got {repeats!r}.")
+    _check_whole("repeats", repeats)
     features = [model.preprocess(list(batch[column])) for column in columns]
     features = [{k: v.to(model.device) if torch.is_tensor(v) else v for k, v in f.items()}
                 for f in features]

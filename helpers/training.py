@@ -697,11 +697,10 @@ def _train(base_model, train, loss, config, settings, seq_len, original_max_len,
     model.eval()
     model.workbook_name = f"fine-tuned ({loss})"
     model.workbook_source = "trained now"
-    from . import device as _device
     return Run(model=model, history=history, eval_history=eval_history, seconds=seconds,
                pairs_per_second=examples / seconds if seconds > 0 else float("nan"),
                config=config, path=None, from_cache=False,
-               extra={"hardware": _device.detect().summary(), "steps": steps,
+               extra={"hardware": info.summary(), "steps": steps,
                       "cpu_seconds": round(cpu_seconds, 1), "load_avg": _load_avg(),
                       "examples": examples, "eval_seconds": round(timer["eval_seconds"], 2),
                       "date": time.strftime("%Y-%m-%d")})
@@ -719,15 +718,9 @@ def _save(run: Run, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        with quiet_libraries():
-            from transformers.utils import logging as hf_logging
-            bars = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()  # no "Writing model shards" bar
-            try:
-                run.model.save(str(tmp))
-            finally:
-                if bars:
-                    hf_logging.enable_progress_bar()
+        from .models import _quiet_loading
+        with quiet_libraries(), _quiet_loading():  # no "Writing model shards" bar either
+            run.model.save(str(tmp))
         payload = {
             "key": folder.name, "config": run.config, "seconds": run.seconds,
             "pairs_per_second": run.pairs_per_second,

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import data, metrics, paths
+from . import data, metrics, models, paths
 
 STARTER = paths.DATA / "try_it_yourself" / "starter_pairs.csv"
 """The 50 ready-made pairs (Cogwell Cycles' workshop wiki) that stand in until you write your own."""
@@ -34,7 +34,7 @@ STARTER_TEST = paths.DATA / "try_it_yourself" / "starter_test.csv"
 TEMPLATE = paths.DATA / "try_it_yourself" / "template.csv"
 """The blank format to copy: anchor,positive[,negative] (see TEMPLATE.md beside it)."""
 
-SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+SUFFIXES = data.PAIR_SUFFIXES
 """The file types a pairs file may have."""
 
 COMPARED = ("recall@10", "mrr@10", "ndcg@10", "recall@1")
@@ -47,13 +47,7 @@ VERDICTS = ("better", "no measurable change", "worse")
 # Files: which one, is it a pairs file, did we change it (no)
 # --------------------------------------------------------------------------------------------------
 
-def sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes (to show that reading it changed nothing)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256 = models.sha256  # a file's SHA-256, taken before and after reading it (nothing changes)
 
 
 def _resolve(path) -> Path:
@@ -190,21 +184,6 @@ def _errors_of(report, label: str) -> list[str]:
     return lines
 
 
-def _without_size_check(report):
-    """A test file's report without the "too few pairs" row (an "ok" row when nothing else is left)."""
-    import pandas as pd
-
-    attrs = dict(report.attrs)
-    kept = report[report["check"] != "too few pairs"].reset_index(drop=True)
-    if kept.empty:
-        kept = pd.DataFrame([{"check": "all checks passed", "severity": "ok",
-                              "count": attrs.get("n_pairs", 0), "examples": "",
-                              "fix": "Nothing to fix."}], columns=report.columns)
-    kept.attrs.update(attrs, errors=int((kept["severity"] == "error").sum()),
-                      warnings=int((kept["severity"] == "warning").sum()))
-    return kept
-
-
 def prepare(pairs_file, test_file="auto", test_size: float = 0.3, seed: int = 42,
             model=None) -> Prepared:
     """Read, check and split your pairs: the notebook's first step (06_try_it_yourself).
@@ -230,10 +209,9 @@ def prepare(pairs_file, test_file="auto", test_size: float = 0.3, seed: int = 42
         lines = _errors_of(report, "")
         test_report = None
         if test_path is not None:
-            test_report = data.validate(test_path, model=model, min_pairs=1)
             # How many test queries are enough is said by explain_test(); "too few to fine-tune"
             # is about training and does not apply here.
-            test_report = _without_size_check(test_report)
+            test_report = data.validate(test_path, model=model, min_pairs=None)
             lines += _errors_of(test_report, f"test file {test_path.name}: ")
         if lines:
             raise data.DataError(
