@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m helpers.pipeline run
+	$(BIN)/python -m tools.pipeline run
 
 # Unit tests, notebook lint, a papermill run of every notebook (smoke profile), then nbval on the
 # cells marked NBVAL_CHECK_OUTPUT. Results go to build/test-results.json, never over `make run`'s.
@@ -36,14 +36,14 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 record: $(STAMP)
-	$(BIN)/python -m helpers.pipeline record $(NOTEBOOKS)
+	$(BIN)/python -m tools.pipeline record $(NOTEBOOKS)
 
 workshop: $(STAMP)
-	$(BIN)/python -m helpers.workshop prepare $(WORKSHOP_ARGS)
+	$(BIN)/python -m tools.workshop prepare $(WORKSHOP_ARGS)
 
 # Proves the workshop folder: a fresh venv installed from it with pip's index and config switched off.
 workshop-check: $(STAMP)
-	$(BIN)/python -m helpers.workshop check
+	$(BIN)/python -m tools.workshop check
 
 clean:
 	rm -rf build data/cache .pytest_cache

@@ -98,9 +98,8 @@ def hard_negative_triplets(model, bundle):
     """Triplets from the training pairs, negatives mined among the training positives only."""
     if "t" not in _TRIPLETS:
         start = time.perf_counter()
-        triplets, stats = data.mine_hard_negatives(model, bundle.train, corpus=bundle.train_corpus,
-                                                   exclude=bundle.test.relevant_texts(),
-                                                   seed=SEED, return_stats=True)
+        triplets, stats = data.mine(model, bundle.train, corpus=bundle.train_corpus,
+                                    exclude=bundle.test.relevant_texts(), seed=SEED)
         _TRIPLETS["t"] = (triplets, time.perf_counter() - start, stats)
     return _TRIPLETS["t"]
 

@@ -1,25 +1,20 @@
 """helpers: the small, tested package behind the Fine-tuning Embeddings workbook.
 
-Each module is introduced by one notebook and reused by the others:
-device, models, profiles, results, paths (00) · data (02) · training (03) · metrics (05) · plots.
-Import what you need: ``from helpers import device, models, data``.
+One module per idea, each introduced by one lesson and reused by the others:
+
+* 00_setup: ``device`` (what hardware, which precision), ``network`` (is the hub reachable),
+  ``environment`` (versions and device in one table), ``models`` (load a model from wherever it can
+  be had), ``profiles`` (smoke / cpu / gpu sizes), ``paths``, ``results``, ``runtimes``, ``quiet``
+  (hide library chatter), ``errors`` (``WorkbookError``, the base of every error we raise);
+* 02_training_data: ``data`` (bundled datasets, your pair files, validation, hard-negative mining);
+* 03_fine_tuning: ``training`` (``fine_tune`` over the Trainer, with a cache);
+* 04_matryoshka: ``matryoshka``; 05_evaluation: ``metrics`` (ranking metrics, search, paired
+  comparison) and ``explore``; 06_try_it_yourself: ``tryit``; 07_when_to_fine_tune: ``curves``
+  (learning curves) and ``costs`` (time and money); ``plots`` draws for all of them.
+
+Import what you need: ``from helpers import device, models, data``. Importing opens no network
+connection: ``profiles.start`` (the first call of every lesson) decides that, once.
+Build tooling (running and recording notebooks, the workshop folder) lives in ``tools/``, outside
+the package.
 """
 __version__ = "0.1.0"
-
-
-def _decide_network_once() -> None:
-    """Offline? Say so to the Hugging Face libraries before they are imported, so nothing waits.
-
-    huggingface_hub reads HF_HUB_OFFLINE when it is first imported; deciding here (one connection
-    attempt, milliseconds when there is no network) keeps a workshop on bad Wi-Fi from hanging.
-    """
-    import os
-
-    if "HF_HUB_OFFLINE" in os.environ:
-        return
-    from .models import is_online
-
-    is_online()
-
-
-_decide_network_once()

@@ -1,20 +1,30 @@
 """What hardware is this, and how should we train on it? (introduced in 00_setup)
 
-``detect()`` looks at the machine once and returns a :class:`DeviceInfo`: the device kind (cuda, mps,
-cpu), its name and memory, the precision to train in and a batch size that fits a MiniLM-size model.
-``from_specs()`` builds the same advice from plain facts, so the rules can be tested without the
-hardware (a T4, an A100, an Apple GPU, a CPU-only laptop).
+``detect()`` looks at the machine once and returns a :class:`DeviceInfo`: the device kind (cuda,
+mps, cpu), its name and memory, the precision to train in and a batch size that fits a MiniLM-size
+model. ``from_specs()`` builds the same advice from plain facts, so the rules can be tested without
+the hardware (a T4, an A100, an Apple GPU, a CPU-only laptop). ``DeviceInfo.precision`` is the
+workbook's one precision rule: training (``helpers.training``) and the cost model
+(``helpers.costs``) read it. ``gpu("T4")`` gives the advice for a GPU this machine does not have.
 """
 from __future__ import annotations
 
 import os
 import sys
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["cuda", "mps", "cpu"]
+    """A device kind, as torch names it."""
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    kind: str                      # "cuda", "mps" or "cpu"
+    """What :func:`detect` and :func:`from_specs` return: the device and how to train on it."""
+    kind: Kind                     # "cuda", "mps" or "cpu"
     name: str                      # e.g. "Tesla T4", "Apple MPS", "CPU (x86_64)"
     memory_gb: float | None        # accelerator memory; None on CPU
     compute_capability: tuple[int, int] | None
@@ -27,6 +37,7 @@ class DeviceInfo:
 
     @property
     def torch_device(self) -> str:
+        """The device name torch takes (``kind``)."""
         return self.kind
 
     def summary(self) -> str:
@@ -51,14 +62,16 @@ class DeviceInfo:
         if self.kind == "mps":
             return (f"Apple GPU (MPS): fp32, batch {self.batch_size}. Faster than the CPU; the cpu "
                     "profile keeps each lesson to minutes, the gpu profile is worth a try.")
-        return (f"CPU only ({self.cpu_cores} cores): fp32, batch {self.batch_size}. The cpu profile "
-                "keeps each lesson to minutes; a free Colab T4 runs the gpu profile.")
+        return (f"CPU only ({self.cpu_cores} cores): fp32, batch {self.batch_size}. The cpu "
+                "profile keeps each lesson to minutes; a free Colab T4 runs the gpu profile.")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
         return asdict(self)
 
 
 def is_colab() -> bool:
+    """Whether this runs in Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
@@ -68,8 +81,8 @@ def from_specs(kind: str, name: str | None = None, memory_gb: float | None = Non
     """The advice for a device described by plain facts (used by :func:`detect` and the tests).
 
     Rules: bf16 needs compute capability 8.0 (Ampere) or newer; fp16 mixed precision pays off from
-    7.0 (Volta/Turing: V100, T4); older GPUs, Apple's MPS and CPUs train in fp32. The batch size grows
-    with memory: in-batch-negative losses (MNRL) learn more from bigger batches.
+    7.0 (Volta/Turing: V100, T4); older GPUs, Apple's MPS and CPUs train in fp32. The batch size
+    grows with memory: in-batch-negative losses (MNRL) learn more from bigger batches.
     """
     kind = kind.lower()
     cores = cpu_cores or os.cpu_count() or 1
@@ -90,6 +103,23 @@ def from_specs(kind: str, name: str | None = None, memory_gb: float | None = Non
         return DeviceInfo("cpu", name or f"CPU ({platform.machine() or 'unknown'})", None, None,
                           False, False, "fp32", 32, cores, colab)
     raise ValueError(f"Unknown device kind {kind!r}: expected 'cuda', 'mps' or 'cpu'.")
+
+
+GPUS = {
+    # name: (memory in GB, compute capability), for advice about GPUs this machine does not have
+    "T4": (15.0, (7, 5)),
+    "A100": (40.0, (8, 0)),
+    "H200": (141.0, (9, 0)),
+}
+
+
+def gpu(name: str) -> DeviceInfo:
+    """The advice for one of the GPUs in :data:`GPUS` (e.g. ``gpu("T4").precision`` is "fp16";
+    introduced in 07_when_to_fine_tune)."""
+    if name not in GPUS:
+        raise ValueError(f"Unknown GPU {name!r}: known are {', '.join(GPUS)}.")
+    memory, cc = GPUS[name]
+    return from_specs("cuda", name, memory, cc)
 
 
 _CACHED: DeviceInfo | None = None
@@ -125,34 +155,3 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return f"CPU ({platform.processor() or platform.machine() or 'unknown'})"
-
-
-def environment_report():
-    """A small table of what this run uses: versions, device, Colab, network (shown in 00_setup)."""
-    import platform
-
-    import pandas as pd
-
-    from . import models
-
-    def version(pkg):
-        try:
-            from importlib.metadata import version as v
-            return v(pkg)
-        except Exception:
-            return "not installed"
-
-    info = detect()
-    rows = [
-        ("Python", platform.python_version()),
-        ("torch", version("torch")),
-        ("sentence-transformers", version("sentence-transformers")),
-        ("transformers", version("transformers")),
-        ("datasets", version("datasets")),
-        ("device", info.summary()),
-        ("advice", info.advice()),
-        ("Colab", "yes" if info.is_colab else "no"),
-        ("network", "online: models can come from the Hugging Face hub" if models.is_online()
-         else "offline: bundled model and data only"),
-    ]
-    return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")

@@ -1,6 +1,6 @@
-"""Look inside a retrieval result: what came back, where the answer was, how words are cut up.
+"""Look inside a retrieval result: what came back and where the answer was.
 
-Introduced in 01_why_fine_tune, reused where a lesson compares models query by query (05, 06).
+Introduced in 01_why_fine_tune, reused where a lesson compares models query by query (03, 05, 06).
 
 * ``top_hits(model_or_run, split, query)``: the top k documents for one query (a qid of the split
   or any text you type), each marked relevant or not.
@@ -9,30 +9,43 @@ Introduced in 01_why_fine_tune, reused where a lesson compares models query by q
 * ``worst_queries`` and ``failures``: the queries a model gets wrong, with what it returned instead.
 * ``format_hits``: those tables as a few lines of plain text, easy to read in a notebook.
 * ``score_table``: mean metrics per dataset (or per model) with bootstrap confidence intervals.
-* ``token_pieces``, ``split_words`` and ``unknown_word_share``: how the tokenizer cuts words it does
-  not know into WordPiece fragments.
+(How the tokenizer cuts up words is ``helpers.tokens``.)
 
 A *model* is a SentenceTransformer (anything with ``encode``); a *run* is ``{qid: {doc_id: score}}``
 as :func:`helpers.metrics.search` returns. Every function that encodes accepts ``embeddings`` from
 :func:`helpers.metrics.encode_split`, so a large corpus is encoded once, not once per call.
 
-Bad input raises :class:`ExploreError` (a ``ValueError``) with a plain-words message.
+Bad input raises :class:`ExploreError` (an :class:`helpers.errors.InputError`, so also a
+``ValueError``) with a plain-words message.
 """
 from __future__ import annotations
 
 import random
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import metrics as _metrics
+from . import metrics
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sentence_transformers import SentenceTransformer
+
+    from .data.containers import IRSplit
+    from .metrics import SplitEmbeddings
+
+    Run = Mapping[str, Mapping[str, float]]
+    """A run: ``{qid: {doc_id: score}}``."""
+    Split = IRSplit | Mapping[str, Mapping]
+    """An IR split: an ``IRSplit``, or a dict of queries, corpus and qrels."""
 
 DEPTH = 100
 """How far down the ranking ``rank_of_relevant`` looks by default."""
 
 
-class ExploreError(ValueError):
+class ExploreError(InputError):
     """Bad input to an explore function; the message says what is wrong and how to fix it."""
 
 
@@ -51,8 +64,8 @@ def _short(text, width):
 def _parts(split):
     """(queries, corpus, qrels) of an IR split given as an object or a dict, checked."""
     try:
-        return tuple(_metrics._split_part(split, name) for name in ("queries", "corpus", "qrels"))
-    except _metrics.MetricsError as exc:
+        return tuple(metrics.split_part(split, name) for name in ("queries", "corpus", "qrels"))
+    except metrics.MetricsError as exc:
         raise ExploreError(str(exc)) from None
 
 
@@ -92,15 +105,16 @@ def _encode(model, texts, kind):
     encode = getattr(model, f"encode_{kind}", model.encode)
     emb = encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
                  show_progress_bar=False)
-    return _metrics.truncate(emb)
+    return metrics.truncate(emb)
 
 
 # --------------------------------------------------------------------------------------------------
 # One query at a time
 # --------------------------------------------------------------------------------------------------
 
-def top_hits(model_or_run, split, query, k=3, *, relevant=None, with_answer=False, embeddings=None,
-             width=90):
+def top_hits(model_or_run: SentenceTransformer | Run, split: Split, query: str, k: int = 3, *,
+             relevant: str | Iterable[str] | None = None, with_answer: bool = False,
+             embeddings: SplitEmbeddings | None = None, width: int | None = 90) -> pd.DataFrame:
     """The top ``k`` documents for one query, best first (introduced in 01_why_fine_tune).
 
     ``query`` is a qid of ``split`` (its relevant documents come from the qrels) or any text you
@@ -137,7 +151,7 @@ def top_hits(model_or_run, split, query, k=3, *, relevant=None, with_answer=Fals
             raise ExploreError(f"The run has no results for {query!r}: a run only knows the qids it "
                                "was made for. Pass the model instead to search any text.")
         scores = model_or_run[qid]
-        found = [(doc, float(scores[doc])) for doc in _metrics.rank_documents(scores)]
+        found = [(doc, float(scores[doc])) for doc in metrics.rank_documents(scores)]
     else:
         embeddings = _check_embeddings(embeddings, corpus)
         if embeddings is not None and qid is not None and qid in embeddings.qids:
@@ -149,9 +163,9 @@ def top_hits(model_or_run, split, query, k=3, *, relevant=None, with_answer=Fals
         else:
             doc_ids, d_emb = list(embeddings.doc_ids), embeddings.d_emb
         depth = len(doc_ids) if with_answer and wanted else min(k, len(doc_ids))
-        run = _metrics.search_embeddings(q_emb, d_emb, k=depth, query_ids=["q"],
-                                         doc_ids=doc_ids)["q"]
-        found = [(doc, float(run[doc])) for doc in _metrics.rank_documents(run)]
+        run = metrics.search_embeddings(q_emb, d_emb, k=depth, query_ids=["q"],
+                                        doc_ids=doc_ids)["q"]
+        found = [(doc, float(run[doc])) for doc in metrics.rank_documents(run)]
 
     shown = list(enumerate(found, 1))[:k]
     if with_answer and wanted and not any(doc in wanted for _, (doc, _) in shown):
@@ -180,11 +194,14 @@ def _run_for(model_or_run, split, depth, embeddings):
     embeddings = _check_embeddings(embeddings, corpus)
     if embeddings is None:
         _check_model(model_or_run)
-        embeddings = _metrics.encode_split(model_or_run, split, show_progress_bar=False)
-    return _metrics.search(None, split, k=depth, embeddings=embeddings)
+        embeddings = metrics.encode_split(model_or_run, split, show_progress_bar=False)
+    return metrics.search(None, split, k=depth, embeddings=embeddings)
 
 
-def rank_of_relevant(model_or_run, split, qids=None, depth=DEPTH, *, embeddings=None, width=90):
+def rank_of_relevant(model_or_run: SentenceTransformer | Run, split: Split,
+                     qids: str | Iterable[str] | None = None, depth: int = DEPTH, *,
+                     embeddings: SplitEmbeddings | None = None,
+                     width: int | None = 90) -> pd.DataFrame:
     """For each query, the rank of its first relevant document (introduced in 01_why_fine_tune).
 
     Returns a DataFrame with columns qid, query, doc_id (the relevant document found first, or the
@@ -207,7 +224,7 @@ def rank_of_relevant(model_or_run, split, qids=None, depth=DEPTH, *, embeddings=
     rows = []
     for qid in qids:
         wanted = _relevant(qrels, qid)
-        ranked = _metrics.rank_documents(run.get(qid, {}))[:depth]
+        ranked = metrics.rank_documents(run.get(qid, {}))[:depth]
         rank = next((i for i, doc in enumerate(ranked, 1) if doc in wanted), None)
         doc = ranked[rank - 1] if rank else (sorted(wanted)[0] if wanted else None)
         rows.append({"qid": qid, "query": queries.get(qid, ""), "doc_id": doc,
@@ -219,7 +236,10 @@ def rank_of_relevant(model_or_run, split, qids=None, depth=DEPTH, *, embeddings=
     return table
 
 
-def worst_queries(model_or_run, split, n=5, depth=DEPTH, *, qids=None, embeddings=None, width=90):
+def worst_queries(model_or_run: SentenceTransformer | Run, split: Split, n: int = 5,
+                  depth: int = DEPTH, *, qids: str | Iterable[str] | None = None,
+                  embeddings: SplitEmbeddings | None = None,
+                  width: int | None = 90) -> pd.DataFrame:
     """The ``n`` queries whose answer ranked lowest (not found first), worst first (01_why_fine_tune).
 
     The same columns as :func:`rank_of_relevant`; a query whose answer is beyond ``depth`` counts as
@@ -232,8 +252,9 @@ def worst_queries(model_or_run, split, n=5, depth=DEPTH, *, qids=None, embedding
     return worst.drop(columns="_order").head(_check_k(n, "n")).reset_index(drop=True)
 
 
-def failures(model_or_run, split, n=5, seed=0, k=3, depth=DEPTH, *, qids=None, embeddings=None,
-             width=90):
+def failures(model_or_run: SentenceTransformer | Run, split: Split, n: int = 5, seed: int = 0,
+             k: int = 3, depth: int = DEPTH, *, qids: str | Iterable[str] | None = None,
+             embeddings: SplitEmbeddings | None = None, width: int | None = 90) -> pd.DataFrame:
     """A seeded handful of queries the model misses, with what it returned (01_why_fine_tune).
 
     A miss is a query whose first relevant document is not at rank 1. For ``n`` of them, drawn at
@@ -257,7 +278,7 @@ def failures(model_or_run, split, n=5, seed=0, k=3, depth=DEPTH, *, qids=None, e
     for qid in chosen:
         scores = run.get(qid, {})
         wanted = _relevant(qrels, qid)
-        for rank, doc in enumerate(_metrics.rank_documents(scores)[:k], 1):
+        for rank, doc in enumerate(metrics.rank_documents(scores)[:k], 1):
             rows.append({"qid": qid, "query": queries[qid], "rank": rank, "doc_id": doc,
                          "score": round(float(scores[doc]), 3), "text": _short(corpus[doc], width),
                          "relevant": doc in wanted})
@@ -275,7 +296,7 @@ def failures(model_or_run, split, n=5, seed=0, k=3, depth=DEPTH, *, qids=None, e
     return table
 
 
-def format_hits(table, query=None):
+def format_hits(table: pd.DataFrame, query: str | None = None) -> str:
     """Plain text for a table from :func:`top_hits` or :func:`failures` (01_why_fine_tune).
 
     One block per query: the query, then one line per document, ``>>`` marking the relevant one::
@@ -315,12 +336,15 @@ def format_hits(table, query=None):
 # Many datasets or models: one table of means with confidence intervals
 # --------------------------------------------------------------------------------------------------
 
-def score_table(per_query, metrics=("recall@1", "recall@10", "mrr@10", "ndcg@10"), ci=True,
-                n_resamples=2000, seed=0, alpha=0.05):
+def score_table(per_query: Mapping[str, pd.DataFrame],
+                metric_names: str | Sequence[str] = ("recall@1", "recall@10", "mrr@10", "ndcg@10"),
+                ci: bool = True, n_resamples: int = 2000, seed: int = 0,
+                alpha: float = 0.05) -> pd.DataFrame:
     """Mean of each metric per name, with a bootstrap interval (introduced in 01_why_fine_tune).
 
     ``per_query`` maps a name (a dataset, a model) to its per-query table from
-    ``metrics.evaluate(..., per_query=True)[1]``. Returns one row per name with a ``queries`` column,
+    ``metrics.evaluate_per_query(...).per_query``; ``metric_names`` are the columns to average
+    (one name or several). Returns one row per name with a ``queries`` column,
     each metric's mean, and with ``ci=True`` the columns ``<metric>_ci_low`` / ``<metric>_ci_high``
     (a 95% percentile bootstrap interval of the mean by default), which
     :func:`helpers.plots.metric_bars` draws as error bars.
@@ -329,8 +353,8 @@ def score_table(per_query, metrics=("recall@1", "recall@10", "mrr@10", "ndcg@10"
 
     if not isinstance(per_query, Mapping) or not per_query:
         raise ExploreError("per_query must be a dict {name: per-query table}, e.g. "
-                           "{'support': metrics.evaluate(model, split, per_query=True)[1]}.")
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
+                           "{'support': metrics.evaluate_per_query(model, split).per_query}.")
+    names = [metric_names] if isinstance(metric_names, str) else list(metric_names)
     rows = {}
     for name, table in per_query.items():
         missing = [m for m in names if m not in getattr(table, "columns", [])]
@@ -342,112 +366,22 @@ def score_table(per_query, metrics=("recall@1", "recall@10", "mrr@10", "ndcg@10"
             values = table[m].to_numpy(float)
             row[m] = float(values.mean())
             if ci:
-                low, high = _metrics.bootstrap_ci(values, n_resamples, seed, alpha)
+                low, high = metrics.bootstrap_ci(values, n_resamples, seed, alpha)
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = low, high
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # --------------------------------------------------------------------------------------------------
-# The tokenizer: words it knows, words it cuts into pieces
+# Two models on the same queries (introduced in 03_fine_tuning, the heart of 05_evaluation)
 # --------------------------------------------------------------------------------------------------
 
-def _tokenizer(model):
-    """The model's tokenizer; ``model`` may also be a Hugging Face tokenizer itself."""
-    tok = getattr(model, "tokenizer", None)
-    if tok is None and hasattr(model, "tokenize") and hasattr(model, "convert_tokens_to_ids"):
-        tok = model
-    if tok is None or not hasattr(tok, "tokenize"):
-        raise ExploreError(f"{type(model).__name__} has no tokenizer: pass a SentenceTransformer "
-                           "(or a Hugging Face tokenizer).")
-    return tok
-
-
-def _words(tok, text):
-    """The words the tokenizer sees before WordPiece: split on spaces and punctuation."""
-    backend = getattr(tok, "backend_tokenizer", None)
-    pre = getattr(backend, "pre_tokenizer", None) if backend is not None else None
-    if pre is not None:
-        return [word for word, _ in pre.pre_tokenize_str(str(text))]
-    import re
-    return re.findall(r"\w+|[^\w\s]", str(text))
-
-
-def token_pieces(model, text):
-    """How the tokenizer cuts ``text``: one row per word (introduced in 01_why_fine_tune).
-
-    Columns: word, pieces (the WordPiece tokens, joined by spaces; ``##`` marks a piece that
-    continues a word) and n_pieces. A word the vocabulary knows is one piece; a word it has never
-    seen, such as "pyelonephritis", falls apart into fragments. ``table.attrs["tokens"]`` is the total.
-    ``model`` may be a SentenceTransformer or a tokenizer itself.
-    """
-    import pandas as pd
-
-    tok = _tokenizer(model)
-    texts = [text] if isinstance(text, str) else list(text)
-    if not texts or not any(str(t).strip() for t in texts):
-        raise ExploreError("Nothing to tokenize: give a word or a sentence.")
-    rows = []
-    for t in texts:
-        for word in _words(tok, t):
-            pieces = tok.tokenize(word)
-            rows.append({"word": word, "pieces": " ".join(pieces), "n_pieces": len(pieces)})
-    table = pd.DataFrame(rows, columns=["word", "pieces", "n_pieces"])
-    table.attrs["tokens"] = int(table["n_pieces"].sum())
-    return table
-
-
-def _word_pieces(model, texts):
-    """{word (lower case): pieces} and word counts over ``texts``, alphabetic words only."""
-    tok = _tokenizer(model)
-    if isinstance(texts, str):
-        texts = [texts]
-    elif isinstance(texts, Mapping):
-        texts = list(texts.values())
-    counts = Counter(word.lower() for t in texts for word in _words(tok, t) if word.isalpha())
-    if not counts:
-        raise ExploreError("No words found in the texts.")
-    return {word: tok.tokenize(word) for word in counts}, counts
-
-
-def unknown_word_share(model, texts, min_pieces=3, distinct=True):
-    """Share of words the tokenizer cuts into ``min_pieces`` or more pieces (01_why_fine_tune).
-
-    Words are alphabetic tokens, compared in lower case. ``distinct=True`` counts each different
-    word once (the vocabulary of the texts); ``distinct=False`` counts every occurrence (the running
-    text). ``texts``: a list of strings, a dict's values, or one string.
-    """
-    min_pieces = _check_k(min_pieces, "min_pieces")
-    pieces, counts = _word_pieces(model, texts)
-    if distinct:
-        return sum(len(p) >= min_pieces for p in pieces.values()) / len(pieces)
-    total = sum(counts.values())
-    return sum(c for w, c in counts.items() if len(pieces[w]) >= min_pieces) / total
-
-
-def split_words(model, texts, min_pieces=3, top=10):
-    """The most frequent words of ``texts`` cut into ``min_pieces``+ pieces (01_why_fine_tune).
-
-    A DataFrame with columns word, count, pieces and n_pieces, most frequent first (then longest
-    first), at most ``top`` rows.
-    """
-    import pandas as pd
-
-    min_pieces = _check_k(min_pieces, "min_pieces")
-    pieces, counts = _word_pieces(model, texts)
-    rows = [{"word": w, "count": counts[w], "pieces": " ".join(p), "n_pieces": len(p)}
-            for w, p in pieces.items() if len(p) >= min_pieces]
-    rows.sort(key=lambda r: (-r["count"], -r["n_pieces"], r["word"]))
-    return pd.DataFrame(rows[: _check_k(top, "top")], columns=["word", "count", "pieces", "n_pieces"])
-
-
-# --------------------------------------------------------------------------------------------------
-# Two models on the same queries (introduced in 05_evaluation)
-# --------------------------------------------------------------------------------------------------
-
-def rank_changes(before, after, split, names=("base", "tuned"), depth=DEPTH, *, embeddings=None,
-                 width=90):
-    """Where each query's right answer ranked before and after, e.g. base vs fine-tuned (05_evaluation).
+def rank_changes(before: SentenceTransformer | Run, after: SentenceTransformer | Run, split: Split,
+                 names: Sequence[str] = ("base", "tuned"), depth: int = DEPTH, *,
+                 embeddings: tuple[SplitEmbeddings | None, SplitEmbeddings | None] | None = None,
+                 width: int | None = 90) -> pd.DataFrame:
+    """Where each query's right answer ranked before and after, e.g. base vs fine-tuned
+    (introduced in 03_fine_tuning, used again in 05_evaluation and 06_try_it_yourself).
 
     ``before`` and ``after`` are each a model or a run ``{qid: {doc_id: score}}``; ``embeddings``
     may be a pair ``(embeddings_before, embeddings_after)`` from :func:`helpers.metrics.encode_split`
@@ -461,8 +395,6 @@ def rank_changes(before, after, split, names=("base", "tuned"), depth=DEPTH, *, 
     ``table.nlargest(5, "rr_change")`` lists the queries that gained most,
     ``table.nsmallest(5, "rr_change")`` those that lost most.
     """
-    import pandas as pd
-
     names = tuple(str(n) for n in names)
     if len(names) != 2 or names[0] == names[1]:
         raise ExploreError(f"names must be two different labels, e.g. ('base', 'tuned'); got {names!r}.")
@@ -496,8 +428,11 @@ def rank_changes(before, after, split, names=("base", "tuned"), depth=DEPTH, *, 
     return table
 
 
-def side_by_side(models, split, query, k=5, *, embeddings=None, width=60):
-    """One query, several models: their top ``k`` next to each other (05_evaluation's query explorer).
+def side_by_side(models: Mapping[str, SentenceTransformer | Run], split: Split, query: str,
+                 k: int = 5, *, embeddings: Mapping[str, SplitEmbeddings] | None = None,
+                 width: int | None = 60) -> pd.DataFrame:
+    """One query, several models: their top ``k`` next to each other (introduced in 03_fine_tuning;
+    the query explorer of 05_evaluation).
 
     ``models`` maps a name to a model or a run, e.g. ``{"base": base, "fine-tuned": tuned}``;
     ``embeddings`` maps the same names to :func:`helpers.metrics.encode_split` results (recommended:

@@ -16,18 +16,33 @@ their own. This module measures what that buys:
 * ``step_seconds(loss, batch)``: the time of one training step's forward and backward pass, to
   compare what MatryoshkaLoss adds to the loss it wraps.
 
-Bad input raises :class:`MatryoshkaError` (a ``ValueError``) with a plain-words message.
+Bad input raises :class:`MatryoshkaError` (an :class:`helpers.errors.InputError`, so also a
+``ValueError``) with a plain-words message.
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from . import metrics as _metrics
+from . import metrics
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import datasets
+    import pandas as pd
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from .data.containers import IRSplit
+    from .metrics import SplitEmbeddings
+
+    Precision = Literal["float32", "int8", "binary"]
+    """One of :data:`PRECISIONS`."""
 
 DIMS = (384, 256, 128, 64, 32)
 """The sizes notebook 04 trains and evaluates all-MiniLM-L6-v2 at (384 is its full size)."""
@@ -36,7 +51,7 @@ PRECISIONS = ("float32", "int8", "binary")
 """The storage formats of :func:`storage_table`: 4 bytes, 1 byte and 1 bit per number."""
 
 
-class MatryoshkaError(ValueError):
+class MatryoshkaError(InputError):
     """Bad input to a function of this module; the message says what is wrong and how to fix it."""
 
 
@@ -70,23 +85,26 @@ def _check_split_embeddings(embeddings, name="embeddings"):
 # Truncation
 # --------------------------------------------------------------------------------------------------
 
-def truncate_split(embeddings, dims):
-    """The embeddings of :func:`helpers.metrics.encode_split` cut to ``dims`` numbers, re-normalised.
+def truncate_split(embeddings: SplitEmbeddings, dims: int) -> SplitEmbeddings:
+    """The embeddings of :func:`helpers.metrics.encode_split` cut to ``dims`` numbers, re-normalised
+    (introduced in 04_matryoshka).
 
     Returns a new ``SplitEmbeddings`` (the ids are kept), usable wherever the full one is, e.g.
     ``explore.side_by_side(..., embeddings={"name": truncate_split(emb, 64)})``.
     """
     qids, q_emb, doc_ids, d_emb = _check_split_embeddings(embeddings)
     (dims,) = _check_dims(dims, full=np.shape(d_emb)[1])
-    return _metrics.SplitEmbeddings(list(qids), _metrics.truncate(q_emb, dims), list(doc_ids),
-                                    _metrics.truncate(d_emb, dims))
+    return metrics.SplitEmbeddings(list(qids), metrics.truncate(q_emb, dims), list(doc_ids),
+                                   metrics.truncate(d_emb, dims))
 
 
 @contextlib.contextmanager
-def truncated(model, dims):
-    """Within the block, ``model.encode`` (and encode_query / encode_document) return ``dims`` numbers.
+def truncated(model: SentenceTransformer, dims: int | None) -> Iterator[SentenceTransformer]:
+    """Within the block, ``model.encode`` (and encode_query / encode_document) return ``dims``
+    numbers (introduced in 04_matryoshka).
 
-    Sets sentence-transformers' ``model.truncate_dim`` and puts the old value back afterwards. The
+    Sets sentence-transformers' ``model.truncate_dim`` and puts the old value back afterwards
+    (``dims=None``: the full size). The
     vectors are cut *after* the model's own normalisation, so pass ``normalize_embeddings=True`` to
     get unit vectors again (``helpers.metrics`` and ``helpers.explore`` always do)::
 
@@ -111,13 +129,18 @@ def truncated(model, dims):
 # Quality at each size
 # --------------------------------------------------------------------------------------------------
 
-def scores_by_dims(embeddings, split, dims=DIMS, metrics=("ndcg@10", "recall@10"), ci=True,
-                   n_resamples=2000, seed=0, alpha=0.05):
+def scores_by_dims(embeddings: Mapping[str, SplitEmbeddings],
+                   split: IRSplit | Mapping[str, Mapping], dims: int | Sequence[int] = DIMS,
+                   metric_names: str | Sequence[str] = ("ndcg@10", "recall@10"), ci: bool = True,
+                   n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05,
+                   ) -> tuple[pd.DataFrame, dict[tuple[str, int], pd.DataFrame]]:
     """Each model's metrics at each size, from one full-size encoding per model (04_matryoshka).
 
     ``embeddings`` maps a model's name to :func:`helpers.metrics.encode_split` of ``split``, e.g.
     ``{"base": encode_split(base, test), "matryoshka": encode_split(mat, test)}``. For every size the
     vectors are cut and re-normalised (``metrics.search_embeddings(..., dims=d)``), never re-encoded.
+
+    ``metric_names`` names the metrics (one or several, each ``<metric>@<k>``).
 
     Returns ``(table, per_query)``. ``table`` has one row per model and size: columns ``model``,
     ``dims``, each metric's mean, with ``ci=True`` its 95% bootstrap interval
@@ -130,16 +153,17 @@ def scores_by_dims(embeddings, split, dims=DIMS, metrics=("ndcg@10", "recall@10"
     if not isinstance(embeddings, Mapping) or not embeddings:
         raise MatryoshkaError("embeddings must be a dict {model name: metrics.encode_split(model, "
                               "split)}, e.g. {'base': base_emb, 'matryoshka': mat_emb}.")
-    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    names = [metric_names] if isinstance(metric_names, str) else list(metric_names)
     if not names or any("@" not in str(m) for m in names):
-        raise MatryoshkaError(f"metrics are names such as 'ndcg@10' or 'recall@10', got {metrics!r}.")
+        raise MatryoshkaError(f"metric_names are names such as 'ndcg@10' or 'recall@10', got "
+                              f"{metric_names!r}.")
     ks = sorted({int(str(m).split("@")[1]) for m in names})
     rows, per_query = [], {}
     for name, emb in embeddings.items():
         _check_split_embeddings(emb, f"embeddings[{name!r}]")
         sizes = _check_dims(dims, full=np.shape(emb[3])[1])
         for d in sizes:
-            _, table = _metrics.evaluate(None, split, ks=ks, dims=d, per_query=True, embeddings=emb)
+            table = metrics.evaluate_per_query(None, split, ks=ks, dims=d, embeddings=emb).per_query
             missing = [m for m in names if m not in table.columns]
             if missing:
                 raise MatryoshkaError(f"Unknown metric {missing[0]!r}; known: "
@@ -150,7 +174,7 @@ def scores_by_dims(embeddings, split, dims=DIMS, metrics=("ndcg@10", "recall@10"
                 values = table[m].to_numpy(float)
                 row[m] = float(values.mean())
                 if ci:
-                    row[f"{m}_ci_low"], row[f"{m}_ci_high"] = _metrics.bootstrap_ci(
+                    row[f"{m}_ci_low"], row[f"{m}_ci_high"] = metrics.bootstrap_ci(
                         values, n_resamples, seed, alpha)
             rows.append(row)
     table = pd.DataFrame(rows)
@@ -169,8 +193,9 @@ def _check_whole(name, value):
         raise MatryoshkaError(f"{name} must be a whole number of 1 or more, got {value!r}.")
 
 
-def random_unit_vectors(n, dims=384, seed=0):
-    """``n`` random float32 vectors of length 1 (a stand-in corpus for timing searches)."""
+def random_unit_vectors(n: int, dims: int = 384, seed: int = 0) -> np.ndarray:
+    """``n`` random float32 vectors of length 1, a stand-in corpus for timing searches (introduced
+    in 04_matryoshka)."""
     _check_whole("n", n)
     _check_whole("dims", dims)
     rng = np.random.default_rng(seed)
@@ -179,7 +204,7 @@ def random_unit_vectors(n, dims=384, seed=0):
     return vectors
 
 
-def quantized_bytes(embeddings, precision):
+def quantized_bytes(embeddings: np.ndarray, precision: Precision) -> int:
     """Bytes per vector of ``embeddings`` stored at ``precision`` ("float32", "int8", "binary"),
     measured on what sentence-transformers' ``quantize_embeddings`` returns."""
     from sentence_transformers import quantize_embeddings
@@ -193,8 +218,11 @@ def quantized_bytes(embeddings, precision):
     return int(stored.nbytes // len(stored))
 
 
-def storage_table(dims=DIMS, n_vectors=1_000_000, precisions=PRECISIONS, sample=None):
-    """Bytes per vector, and megabytes for ``n_vectors`` vectors, at each size and precision.
+def storage_table(dims: int | Sequence[int] = DIMS, n_vectors: int = 1_000_000,
+                  precisions: Precision | Sequence[Precision] = PRECISIONS,
+                  sample: np.ndarray | None = None) -> pd.DataFrame:
+    """Bytes per vector, and megabytes for ``n_vectors`` vectors, at each size and precision
+    (introduced in 04_matryoshka).
 
     The bytes are measured: a ``sample`` of embeddings (default: 64 random unit vectors) is cut to
     each size and stored with ``quantize_embeddings``. float32 takes 4 bytes per number, int8 one
@@ -226,7 +254,8 @@ def storage_table(dims=DIMS, n_vectors=1_000_000, precisions=PRECISIONS, sample=
     return pd.DataFrame(rows)
 
 
-def search_times(query_emb, corpus_emb, dims=DIMS, k=10, repeats=3):
+def search_times(query_emb: np.ndarray, corpus_emb: np.ndarray, dims: int | Sequence[int] = DIMS,
+                 k: int = 10, repeats: int = 3) -> pd.DataFrame:
     """Milliseconds per query of exact top-``k`` search at each size (04_matryoshka).
 
     For each size the queries and the corpus are cut and re-normalised first (as a system would store
@@ -247,11 +276,11 @@ def search_times(query_emb, corpus_emb, dims=DIMS, k=10, repeats=3):
     _check_whole("repeats", repeats)
     rows = []
     for d in _check_dims(dims, full=corpus.shape[1]):
-        q, c = _metrics.truncate(queries, d), _metrics.truncate(corpus, d)
+        q, c = metrics.truncate(queries, d), metrics.truncate(corpus, d)
         best = math.inf
         for _ in range(int(repeats)):
             start = time.perf_counter()
-            _metrics.search_embeddings(q, c, k=k, normalize=False)
+            metrics.search_embeddings(q, c, k=k, normalize=False)
             best = min(best, time.perf_counter() - start)
         rows.append({"dims": d, "corpus": len(c), "queries": len(q), "seconds": best,
                      "ms_per_query": 1000 * best / len(q)})
@@ -260,7 +289,7 @@ def search_times(query_emb, corpus_emb, dims=DIMS, k=10, repeats=3):
     return table
 
 
-def step_seconds(loss, batch, repeats=3):
+def step_seconds(loss: torch.nn.Module, batch: datasets.Dataset, repeats: int = 3) -> float:
     """Seconds for one training step's forward and backward pass of ``loss`` on ``batch`` (04_matryoshka).
 
     ``loss`` is a sentence-transformers loss (it knows its model as ``loss.model``); ``batch`` a

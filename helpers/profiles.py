@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    ProfileName = Literal["auto", "smoke", "cpu", "gpu"]
+    """A profile by name: one of :data:`NAMES`, or ``"auto"`` (see :func:`resolve`)."""
 
 NAMES = ("smoke", "cpu", "gpu")
 
 
+class ProfileError(InputError):
+    """An unknown profile name; the message lists the known ones."""
+
+
 @dataclass(frozen=True)
 class Profile:
+    """The sizes and hyper-parameters of one run profile (``smoke``, ``cpu`` or ``gpu``)."""
     name: str
     # data sizes (None = everything)
     max_train_pairs: int | None
@@ -47,11 +61,12 @@ class Profile:
     timing_corpus: int = 100_000
     extra: dict = field(default_factory=dict)
 
-    def with_(self, **changes) -> "Profile":
+    def with_(self, **changes: Any) -> Profile:
         """A copy with some fields changed, e.g. ``profile.with_(epochs=2)``."""
         return replace(self, **changes)
 
     def describe(self) -> str:
+        """One line: the profile's name, data sizes, epochs, batch size and learning rate."""
         def n(v):
             return "all" if v is None else f"{v:,}"
         return (f"profile {self.name}: train pairs {n(self.max_train_pairs)}, test queries "
@@ -68,7 +83,8 @@ PROFILES: dict[str, Profile] = {
     ),
     # cpu: MNRL on pairs, 1 epoch of batch 32: icd10cm R@10 0.775 -> 0.814, MRR@10 0.573 -> 0.630 in
     # 189 s on an idle 2-core CPU; hard negatives, more epochs or other losses added nothing there.
-    # gpu: + mined hard negatives, batch 128, 3 epochs: R@10 0.828, MRR@10 0.649 (experiments/README.md)
+    # gpu: + mined hard negatives, batch 128, 3 epochs: R@10 0.828, MRR@10 0.649
+    # (experiments/README.md)
     "cpu": Profile(
         name="cpu", max_train_pairs=None, max_test_queries=None, max_corpus=None,
         epochs=1, batch_size=32, learning_rate=1e-4,
@@ -96,30 +112,33 @@ def resolve(name: str = "auto") -> str:
             except ImportError:
                 name = "cpu"
     if name not in PROFILES:
-        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(NAMES)} or 'auto'.")
+        raise ProfileError(f"Unknown profile {name!r}: choose one of {', '.join(NAMES)} or 'auto'.")
     return name
 
 
-def get(name: str | Profile = "auto") -> Profile:
+def get(name: ProfileName | Profile = "auto") -> Profile:
     """The :class:`Profile` for ``name`` (``"auto"``, ``"smoke"``, ``"cpu"`` or ``"gpu"``)."""
     if isinstance(name, Profile):
         return name
     return PROFILES[resolve(name)]
 
 
-def start(name: str | Profile = "auto", seed: int = 42) -> Profile:
-    """The first call of every notebook: pick the profile, seed everything, say where this runs.
+def start(name: ProfileName | Profile = "auto", seed: int = 42) -> Profile:
+    """The first call of every notebook: pick the profile, seed everything, say where this runs
+    (introduced in 00_setup).
 
-    Prints the run date, the hardware and the profile, so every committed output says where its numbers
-    came from, and returns the :class:`Profile`.
+    Prints the run date, the hardware and the profile, so every committed output says where its
+    numbers came from, and returns the :class:`Profile`. It also decides, once, whether the Hugging
+    Face hub is reachable (``helpers.network``), before any lesson code can wait on it.
     """
     import datetime
     import random
 
     import numpy as np
 
-    from . import device
+    from . import device, network
 
+    network.is_online()
     profile = get(name)
     random.seed(seed)
     np.random.seed(seed)

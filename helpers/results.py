@@ -1,8 +1,9 @@
-"""Each notebook records its headline numbers here; ``make run`` gathers them (introduced in 00_setup).
+"""Each notebook records its headline numbers here; ``make run`` gathers them (introduced in
+00_setup).
 
-``record("03_fine_tuning", {"recall@10": 0.81, ...})`` merges into ``build/results.json`` (or the file
-named by ``WORKBOOK_RESULTS``), stamped with the profile, the hardware and the date, so a number is
-never separated from where it came from.
+``record("03_fine_tuning", {"recall@10": 0.81, ...})`` merges into ``build/results.json`` (or the
+file named by ``WORKBOOK_RESULTS``), stamped with the profile, the hardware and the date, so a
+number is never separated from where it came from.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from . import paths
 
 
 def results_path() -> Path:
-    """``WORKBOOK_RESULTS`` or build/results.json; a relative path is taken from the repository root,
-    not from the folder a notebook's kernel runs in (notebooks/)."""
+    """``WORKBOOK_RESULTS`` or build/results.json; a relative path is taken from the repository
+    root, not from the folder a notebook's kernel runs in (notebooks/)."""
     path = Path(os.environ.get("WORKBOOK_RESULTS", paths.BUILD / "results.json"))
     return path if path.is_absolute() else paths.ROOT / path
 
@@ -49,6 +50,7 @@ def _clean(value):
 
 
 def load(path: str | os.PathLike | None = None) -> dict:
+    """Everything recorded so far, ``{notebook: entry}``; empty when there is no (readable) file."""
     path = Path(path) if path else results_path()
     if not path.exists():
         return {}
@@ -60,7 +62,8 @@ def load(path: str | os.PathLike | None = None) -> dict:
 
 def record(notebook: str, numbers: dict, profile: str | None = None,
            path: str | os.PathLike | None = None) -> None:
-    """Merge ``numbers`` under ``notebook`` in the results file (read it back with :func:`load`)."""
+    """Merge ``numbers`` under ``notebook`` in the results file (read it back with :func:`load`;
+    introduced in 00_setup)."""
     from . import device, profiles
 
     path = Path(path) if path else results_path()
@@ -91,7 +94,8 @@ def to_markdown(everything: dict) -> str:
     for nb in sorted(everything):
         entry = everything[nb]
         lines += [f"## {nb}", "",
-                  f"profile `{entry.get('profile')}` · {entry.get('hardware')} · {entry.get('date')}", ""]
+                  f"profile `{entry.get('profile')}` · {entry.get('hardware')} · "
+                  f"{entry.get('date')}", ""]
         scalars, tables = {}, {}
         for k, v in (entry.get("numbers") or {}).items():
             if isinstance(v, list) and v and all(isinstance(r, dict) for r in v):

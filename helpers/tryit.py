@@ -5,16 +5,17 @@ all-MiniLM-L6-v2 on them, and find out honestly whether it helped. This module h
 notebook (and its solutions) run more than once:
 
 * :func:`prepare` reads and checks your file (and the test file), stops with **one** clear
-  :class:`~helpers.data.DataError` when something would make fine-tuning wrong, and otherwise returns
-  the training pairs, the test split and the validation report. Your file is only read: its SHA-256
-  is taken before and after, and :meth:`Prepared.check_unchanged` proves it.
+  :class:`~helpers.data.DataError` when something would make fine-tuning wrong, and otherwise
+  returns the training pairs, the test split and the validation report. Your file is only read: its
+  SHA-256 is taken before and after, and :meth:`Prepared.check_unchanged` proves it.
 * :func:`save_upload` and :class:`Uploader`: a file uploaded in JupyterLab or Colab is saved to a
   *new* file under ``data/cache/uploads/``, never over anything.
-* :func:`training_settings`: epochs and batch size for a handful of pairs (the profile's defaults are
-  sized for thousands).
-* :func:`compare` and :func:`plain_verdict`: base versus fine-tuned on the same test queries, with the
-  paired confidence interval, in plain words: better, no measurable change, or worse. An improvement
-  is only claimed when the whole interval lies above zero and the paired randomization test agrees.
+* :func:`training_settings`: epochs and batch size for a handful of pairs (the profile's defaults
+  are sized for thousands).
+* :func:`compare` and :func:`plain_verdict`: base versus fine-tuned on the same test queries, with
+  the paired confidence interval, in plain words: better, no measurable change, or worse. An
+  improvement is only claimed when the whole interval lies above zero and the paired randomization
+  test agrees.
 """
 from __future__ import annotations
 
@@ -22,13 +23,28 @@ import datetime as _dt
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from . import data, metrics, models, paths
+from . import data, metrics, paths, training
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    import pandas as pd
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+
+    from .profiles import Profile, ProfileName
+
+    Verdict = Literal["better", "no measurable change", "worse"]
+    """One of :data:`VERDICTS`."""
 
 STARTER = paths.DATA / "try_it_yourself" / "starter_pairs.csv"
-"""The 50 ready-made pairs (Cogwell Cycles' workshop wiki) that stand in until you write your own."""
+"""The 50 ready-made pairs (Cogwell Cycles' workshop wiki) that stand in until you write your
+own."""
 STARTER_TEST = paths.DATA / "try_it_yourself" / "starter_test.csv"
 """The starter's own 30 held-out test pairs."""
 TEMPLATE = paths.DATA / "try_it_yourself" / "template.csv"
@@ -47,30 +63,24 @@ VERDICTS = ("better", "no measurable change", "worse")
 # Files: which one, is it a pairs file, did we change it (no)
 # --------------------------------------------------------------------------------------------------
 
-sha256 = models.sha256  # a file's SHA-256, taken before and after reading it (nothing changes)
-
-
-def _resolve(path) -> Path:
-    """A path as given; a relative one not found here is tried from the repository root too."""
-    return data._resolve(path)
-
-
 def check_file(path: str | os.PathLike, what: str = "pairs file") -> Path:
-    """The resolved path of an existing CSV/JSONL file, or a :class:`DataError` that says why not.
+    """The resolved path of an existing CSV/JSONL file, or a :class:`DataError` that says why not
+    (introduced in 06_try_it_yourself).
 
     Catches what ``data`` would otherwise report less precisely: a missing file, a folder, a
     spreadsheet, a PDF or Word document, or any other file type that is not a table of text.
     """
     if path is None or not str(path).strip():
-        raise data.DataError(f"No {what} given: set PAIRS_FILE to the path of your CSV or JSONL file.")
-    resolved = _resolve(path)
+        raise data.DataError(f"No {what} given: set PAIRS_FILE to the path of your CSV or JSONL "
+                             "file.")
+    resolved = data.resolve_path(path)
     if not resolved.exists():
         raise data.DataError(
-            f"No {what} at {paths.show(resolved)}. Check the path: a relative path is read from the "
-            "folder the notebook runs in (notebooks/) or from the repository root.")
+            f"No {what} at {paths.show(resolved)}. Check the path: a relative path is read from "
+            "the folder the notebook runs in (notebooks/) or from the repository root.")
     if resolved.is_dir():
-        raise data.DataError(f"{paths.show(resolved)} is a folder; give the path of a .csv or .jsonl "
-                             f"{what}.")
+        raise data.DataError(f"{paths.show(resolved)} is a folder; give the path of a .csv or "
+                             f".jsonl {what}.")
     suffix = resolved.suffix.lower()
     if suffix in (".xlsx", ".xls", ".ods", ".numbers"):
         raise data.DataError(
@@ -82,8 +92,9 @@ def check_file(path: str | os.PathLike, what: str = "pairs file") -> Path:
                 ".parquet": "a Parquet file"}.get(suffix, f"a {suffix or 'suffix-less'} file")
         raise data.DataError(
             f"{resolved.name} is {kind}, not a pairs file. The notebook reads CSV (.csv, UTF-8, "
-            "header row anchor,positive) or JSON Lines (.jsonl, one {\"anchor\": ..., \"positive\": "
-            "...} object per line). Copy data/try_it_yourself/template.csv and fill it in.")
+            "header row anchor,positive) or JSON Lines (.jsonl, one {\"anchor\": ..., "
+            "\"positive\": ...} object per line). Copy data/try_it_yourself/template.csv and fill "
+            "it in.")
     return resolved
 
 
@@ -93,7 +104,7 @@ def matching_test_file(pairs_file: str | os.PathLike) -> Path | None:
     ``X_pairs.csv`` -> ``X_test.csv`` (so ``starter_pairs.csv`` -> ``starter_test.csv``), and
     ``X.csv`` -> ``X_test.csv``; the same for .jsonl. ``None`` when there is no such file.
     """
-    path = _resolve(pairs_file)
+    path = data.resolve_path(pairs_file)
     stem = path.stem[: -len("_pairs")] if path.stem.endswith("_pairs") else path.stem
     for suffix in dict.fromkeys((path.suffix, ".csv", ".jsonl")):
         candidate = path.with_name(f"{stem}_test{suffix}")
@@ -102,7 +113,8 @@ def matching_test_file(pairs_file: str | os.PathLike) -> Path | None:
     return None
 
 
-def resolve_test_file(pairs_file, test_file="auto") -> Path | None:
+def resolve_test_file(pairs_file: str | os.PathLike,
+                      test_file: str | os.PathLike | None = "auto") -> Path | None:
     """Which test file to use: ``"auto"`` (the matching file beside the pairs, else none), ``None``
     (none: hold out part of the pairs) or a path."""
     if test_file is None or (isinstance(test_file, str) and not test_file.strip()):
@@ -121,14 +133,14 @@ class Prepared:
     """What :func:`prepare` returns (06_try_it_yourself).
 
     ``bundle`` the training pairs and the test split (a :class:`helpers.data.Bundle`) ·
-    ``report`` the validation of your pairs (``data.validate``, leakage into the test file included) ·
-    ``test_report`` the validation of the test file (None when part of the pairs is held out) ·
-    ``pairs_path`` / ``test_path`` the files read · ``held_out`` True when the test queries were
-    taken from your pairs · ``hashes`` {file name: SHA-256} taken before reading.
+    ``report`` the validation of your pairs (``data.validate``, leakage into the test file
+    included) · ``test_report`` the validation of the test file (None when part of the pairs is
+    held out) · ``pairs_path`` / ``test_path`` the files read · ``held_out`` True when the test
+    queries were taken from your pairs · ``hashes`` {file name: SHA-256} taken before reading.
     """
     bundle: data.Bundle
-    report: object
-    test_report: object | None
+    report: pd.DataFrame
+    test_report: pd.DataFrame | None
     pairs_path: Path
     test_path: Path | None
     held_out: bool
@@ -146,18 +158,21 @@ class Prepared:
             int(self.test_report.attrs.get("warnings", 0)) if self.test_report is not None else 0)
 
     def planned_halfwidth(self) -> float:
-        """The "±" to expect on Recall@10 with this many test queries (before measuring anything)."""
+        """The "±" to expect on Recall@10 with this many test queries (before measuring
+        anything)."""
         return metrics.planned_halfwidth(self.n_test)
 
     def check_unchanged(self) -> str:
-        """Hash the files again; raise if any changed (it never should). Returns a one-line proof."""
+        """Hash the files again; raise if any changed (it never should). Returns a one-line
+        proof."""
         files = [self.pairs_path] + ([self.test_path] if self.test_path else [])
         for path in files:
-            if sha256(path) != self.hashes[path.name]:
-                raise RuntimeError(f"{path.name} changed while the notebook read it. Nothing in the "
-                                   "workbook writes to it: did another program save it meanwhile?")
-        return " · ".join(f"{p.name}: sha256 {self.hashes[p.name][:12]}… before and after, unchanged"
-                          for p in files)
+            if paths.file_sha256(path) != self.hashes[path.name]:
+                raise RuntimeError(f"{path.name} changed while the notebook read it. Nothing in "
+                                   "the workbook writes to it: did another program save it "
+                                   "meanwhile?")
+        return " · ".join(f"{p.name}: sha256 {self.hashes[p.name][:12]}… before and after, "
+                          "unchanged" for p in files)
 
     def explain_test(self) -> str:
         """Plain words: where the test queries come from and how precise a result on them can be."""
@@ -165,11 +180,13 @@ class Prepared:
         width = (f"With {n} test queries a Recall@10 difference is known to about ±{half:.2f} "
                  f"(95% interval, worst case): smaller changes cannot be told from chance.")
         if self.held_out:
-            return (f"No test file, so {n} of your pairs ({self.bundle.info.get('test_size', 0):.0%}, "
+            return (f"No test file, so {n} of your pairs "
+                    f"({self.bundle.info.get('test_size', 0):.0%}, "
                     f"split by document, seed {self.bundle.info.get('seed')}) are held out for "
                     f"testing and {len(self.bundle.train)} are used for training. {width} "
                     "A separate test file is better: written apart from the training pairs, with "
-                    "30 or more queries, it narrows the interval and trains on every pair you wrote.")
+                    "30 or more queries, it narrows the interval and trains on every pair you "
+                    "wrote.")
         return (f"Test file {self.test_path.name}: {n} queries, searched among "
                 f"{len(self.bundle.test.corpus)} documents (the test answers plus every training "
                 f"document). All {len(self.bundle.train)} pairs train. {width}")
@@ -184,26 +201,28 @@ def _errors_of(report, label: str) -> list[str]:
     return lines
 
 
-def prepare(pairs_file, test_file="auto", test_size: float = 0.3, seed: int = 42,
-            model=None) -> Prepared:
-    """Read, check and split your pairs: the notebook's first step (06_try_it_yourself).
+def prepare(pairs_file: str | os.PathLike, test_file: str | os.PathLike | None = "auto",
+            test_size: float = 0.3, seed: int = 42,
+            model: SentenceTransformer | None = None) -> Prepared:
+    """Read, check and split your pairs: the notebook's first step (introduced in
+    06_try_it_yourself).
 
     ``pairs_file``  CSV or JSONL with the columns anchor, positive[, negative]
     ``test_file``   "auto" (a matching ``*_test`` file beside it, else hold out), None (hold out
                     ``test_size`` of the pairs, split by document) or a path
     ``model``       count tokens with its tokenizer (else an estimate: words x 1.3)
 
-    Every problem ``data.validate`` finds is in ``report``. Errors (in either file, or a test query or
-    answer that also appears in training) raise one :class:`helpers.data.DataError` that lists them
-    all with their rows and fixes; warnings do not stop anything. The files are only read.
+    Every problem ``data.validate`` finds is in ``report``. Errors (in either file, or a test query
+    or answer that also appears in training) raise one :class:`helpers.data.DataError` that lists
+    them all with their rows and fixes; warnings do not stop anything. The files are only read.
     """
     pairs_path = check_file(pairs_file, "pairs file")
     test_path = resolve_test_file(pairs_path, test_file)
     if test_path is not None and test_path.resolve() == pairs_path.resolve():
-        raise data.DataError(f"The test file is the pairs file itself ({pairs_path.name}): the test "
-                             "would measure memory. Give a separate test file, or TEST_FILE = None "
-                             "to hold out part of the pairs.")
-    hashes = {p.name: sha256(p) for p in (pairs_path, test_path) if p is not None}
+        raise data.DataError(f"The test file is the pairs file itself ({pairs_path.name}): the "
+                             "test would measure memory. Give a separate test file, or "
+                             "TEST_FILE = None to hold out part of the pairs.")
+    hashes = {p.name: paths.file_sha256(p) for p in (pairs_path, test_path) if p is not None}
     try:
         report = data.validate(pairs_path, test=test_path, model=model)
         lines = _errors_of(report, "")
@@ -223,8 +242,9 @@ def prepare(pairs_file, test_file="auto", test_size: float = 0.3, seed: int = 42
     return Prepared(bundle, report, test_report, pairs_path, test_path, test_path is None, hashes)
 
 
-def report_table(prepared: Prepared):
-    """Both validation reports as one table (a ``file`` column says which), errors first."""
+def report_table(prepared: Prepared) -> pd.DataFrame:
+    """Both validation reports as one table (a ``file`` column says which), errors first
+    (introduced in 06_try_it_yourself)."""
     import pandas as pd
 
     parts = [prepared.report.assign(file=prepared.pairs_path.name)]
@@ -247,9 +267,9 @@ def save_upload(name: str, content: bytes, folder: str | os.PathLike | None = No
     """Save uploaded bytes to a NEW file and return its path; nothing existing is ever overwritten.
 
     The file is named ``<your file's stem>-<date-time>-<first 8 of its sha256><suffix>`` under
-    ``folder`` (default :func:`upload_folder`); should that name exist, ``-2``, ``-3``, ... is added.
-    Only .csv, .tsv, .jsonl and .json are accepted (anything else raises :class:`DataError`
-    and nothing is saved).
+    ``folder`` (default :func:`upload_folder`); should that name exist, ``-2``, ``-3``, ... is
+    added. Only .csv, .tsv, .jsonl and .json are accepted (anything else raises
+    :class:`DataError` and nothing is saved).
     """
     content = bytes(content)
     original = Path(str(name)).name  # no folders from the browser's file name
@@ -275,7 +295,7 @@ def save_upload(name: str, content: bytes, folder: str | os.PathLike | None = No
     raise data.DataError(f"Could not find a free file name for {original} in {paths.show(folder)}.")
 
 
-def preview(path: str | os.PathLike, rows: int = 5):
+def preview(path: str | os.PathLike, rows: int = 5) -> pd.DataFrame:
     """The first ``rows`` pairs of a file as a table, read the way training will read them."""
     return data.read_pairs(path).to_pandas().head(rows)
 
@@ -289,7 +309,7 @@ class Uploader:
     (always the case in a headless run such as papermill).
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None):
+    def __init__(self, folder: str | os.PathLike | None = None) -> None:
         import ipywidgets as widgets
 
         self.folder = folder
@@ -320,7 +340,7 @@ class Uploader:
             except data.DataError as exc:
                 print(f"Cannot use this file: {exc}")
 
-    def choose(self, pairs_file):
+    def choose(self, pairs_file: str | os.PathLike) -> str | os.PathLike:
         """The uploaded copy when there is one, else ``pairs_file``."""
         return self.path if self.path is not None else pairs_file
 
@@ -329,8 +349,9 @@ class Uploader:
 # Training settings for a handful of pairs
 # --------------------------------------------------------------------------------------------------
 
-def training_settings(n_pairs: int) -> dict:
-    """Overrides for ``training.fine_tune`` on a few dozen to a few hundred pairs (notebook 06).
+def training_settings(n_pairs: int) -> dict[str, float]:
+    """Overrides for ``training.fine_tune`` on a few dozen to a few hundred pairs (introduced in
+    06_try_it_yourself).
 
     The profiles are sized for thousands of pairs: one epoch in batches of 32 at a learning rate of
     1e-4. On 50 pairs that is two optimiser steps, and more epochs at that rate memorise the pairs
@@ -359,17 +380,19 @@ def training_settings(n_pairs: int) -> dict:
 # Before and after: the paired comparison in plain words
 # --------------------------------------------------------------------------------------------------
 
-def compare(base_per_query, tuned_per_query, metrics_=COMPARED, n_resamples: int = 2000,
-            seed: int = 0):
+def compare(base_per_query: pd.DataFrame, tuned_per_query: pd.DataFrame,
+            metric_names: Iterable[str] = COMPARED, n_resamples: int = 2000,
+            seed: int = 0) -> pd.DataFrame:
     """``metrics.compare`` of base and fine-tuned on the same queries, with a plain ``verdict``
-    column (better / no measurable change / worse, see :func:`verdict_word`)."""
-    table = metrics.compare(base_per_query, tuned_per_query, metrics=list(metrics_),
+    column (better / no measurable change / worse, see :func:`verdict_word`; introduced in
+    06_try_it_yourself)."""
+    table = metrics.compare(base_per_query, tuned_per_query, metric_names=list(metric_names),
                             n_resamples=n_resamples, seed=seed)
     table["verdict"] = [verdict_word(row) for _, row in table.iterrows()]
     return table.rename(columns={"mean_a": "base", "mean_b": "fine-tuned"})
 
 
-def verdict_word(row, alpha: float = 0.05) -> str:
+def verdict_word(row: Mapping[str, Any] | pd.Series, alpha: float = 0.05) -> Verdict:
     """"better" when the whole 95% interval of the difference lies above zero *and* the paired
     randomization test agrees (p < ``alpha``), "worse" when both say the opposite, "no measurable
     change" otherwise. Nothing else is ever called an improvement.
@@ -388,8 +411,10 @@ def verdict_word(row, alpha: float = 0.05) -> str:
     return "no measurable change"
 
 
-def plain_verdict(comparison, metric: str = "recall@10", n_queries: int | None = None) -> str:
-    """A paragraph that says what the comparison means for ``metric``, without overclaiming."""
+def plain_verdict(comparison: pd.DataFrame, metric: str = "recall@10",
+                  n_queries: int | None = None) -> str:
+    """A paragraph that says what the comparison means for ``metric``, without overclaiming
+    (introduced in 06_try_it_yourself)."""
     table = comparison.set_index("metric")
     if metric not in table.index:
         raise metrics.MetricsError(f"{metric} is not in the comparison; compare with it included.")
@@ -401,20 +426,20 @@ def plain_verdict(comparison, metric: str = "recall@10", n_queries: int | None =
     numbers = (f"{name} {r['base']:.3f} -> {r['fine-tuned']:.3f} ({r['diff']:+.3f}; 95% interval "
                f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}{n})")
     if word == "better":
-        return (f"BETTER. {numbers}, p = {r['p_value']:.2g}. The whole interval lies above zero and "
-                "the paired randomization test agrees: on queries like these the fine-tuned model "
-                "ranks the right document higher than the base model does.")
+        return (f"BETTER. {numbers}, p = {r['p_value']:.2g}. The whole interval lies above zero "
+                "and the paired randomization test agrees: on queries like these the fine-tuned "
+                "model ranks the right document higher than the base model does.")
     if word == "worse":
-        return (f"WORSE. {numbers}, p = {r['p_value']:.2g}. The whole interval lies below zero and the "
-                "paired randomization test agrees: fine-tuning hurt. Check the "
+        return (f"WORSE. {numbers}, p = {r['p_value']:.2g}. The whole interval lies below zero "
+                "and the paired randomization test agrees: fine-tuning hurt. Check the "
                 "pairs (does each positive answer its anchor? are the columns in order?) and try "
                 "fewer epochs.")
     text = f"NO MEASURABLE CHANGE. {numbers}. "
     if r["ci_low"] > 0 or r["ci_high"] < 0:
         side = "above" if r["ci_low"] > 0 else "below"
-        text += (f"The interval lies {side} zero, but the paired randomization test does not confirm "
-                 f"it (p = {r['p_value']:.2f}): with so few test queries, and only some of them "
-                 "moving, the bootstrap interval is too narrow to trust. ")
+        text += (f"The interval lies {side} zero, but the paired randomization test does not "
+                 f"confirm it (p = {r['p_value']:.2f}): with so few test queries, and only some of "
+                 "them moving, the bootstrap interval is too narrow to trust. ")
     elif r["ci_low"] == 0 and r["ci_high"] == 0:
         text += "The interval includes zero, "
         text += ("and here it is a single point: both models got exactly the same queries right "
@@ -446,25 +471,25 @@ class Trial:
     fine-tuned model's per-query scores · ``comparison`` from :func:`compare` · ``verdict`` the
     Recall@10 word (better / no measurable change / worse).
     """
-    run: object
-    table: object
-    per_query: object
-    comparison: object
+    run: training.Run
+    table: pd.DataFrame
+    per_query: pd.DataFrame
+    comparison: pd.DataFrame
     verdict: str
 
 
-def trial(base, base_per_query, train, test, profile, seed: int = 42, dims: int | None = None,
-          n_resamples: int = 2000, verbose: bool = False, **fine_tune_args) -> Trial:
+def trial(base: SentenceTransformer, base_per_query: pd.DataFrame, train: Dataset,
+          test: data.IRSplit, profile: ProfileName | Profile, seed: int = 42,
+          dims: int | None = None, n_resamples: int = 2000, verbose: bool = False,
+          **fine_tune_args: Any) -> Trial:
     """Fine-tune ``base`` on ``train`` (``training_settings`` unless overridden), evaluate on
     ``test`` (at ``dims`` dimensions when given) and compare with ``base_per_query``."""
     import pandas as pd
 
-    from . import training
-
     settings = dict(training_settings(len(train)), **fine_tune_args)
     run = training.fine_tune(base, train, profile=profile, seed=seed, verbose=verbose, **settings)
-    _, per_query = metrics.evaluate(run.model, test, ks=KS, dims=dims, per_query=True,
-                                    show_progress_bar=False)
+    per_query = metrics.evaluate_per_query(run.model, test, ks=KS, dims=dims,
+                                           show_progress_bar=False).per_query
     comparison = compare(base_per_query, per_query, n_resamples=n_resamples, seed=seed)
     table = pd.DataFrame({"base": base_per_query[list(COMPARED)].mean(),
                           "fine-tuned": per_query[list(COMPARED)].mean()}).T

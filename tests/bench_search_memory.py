@@ -13,7 +13,6 @@ allows it, else ru_maxrss.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -58,6 +57,7 @@ def main():
     args = parser.parse_args()
 
     import torch
+
     from helpers import metrics
 
     if args.threads:

@@ -9,13 +9,11 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
-import datasets
-import pandas as pd
-
-from helpers import data, paths
-from helpers.data import DataError
+from helpers import data, paths, tokens
+from helpers.data import DataError, bundled
 
 TOPICS = ["returns", "passwords", "shipping", "tracking", "warranty", "gift cards", "invoices",
           "store hours", "loyalty points", "cancellations", "repairs", "subscriptions"]
@@ -65,12 +63,12 @@ def icd(cache):
 
 
 def assert_no_leakage(bundle):
-    train_anchors = {data._norm(a) for a in bundle.train["anchor"]}
-    train_positives = {data._norm(p) for p in bundle.train["positive"]}
+    train_anchors = {data.normalize(a) for a in bundle.train["anchor"]}
+    train_positives = {data.normalize(p) for p in bundle.train["positive"]}
     for qid, text in bundle.test.queries.items():
-        assert data._norm(text) not in train_anchors, f"test query {text!r} is a training anchor"
+        assert data.normalize(text) not in train_anchors, f"test query {text!r} is a training anchor"
         for doc in bundle.test.relevant_docs(qid):
-            assert data._norm(bundle.test.corpus[doc]) not in train_positives, (
+            assert data.normalize(bundle.test.corpus[doc]) not in train_positives, (
                 f"test document {doc} is a training positive")
     # Every test positive is in the corpus, and every query has one.
     for qid in bundle.test.queries:
@@ -107,7 +105,7 @@ def test_icd10cm_same_seed_same_split_other_seed_differs(icd, cache):
 def test_icd10cm_cache_hit_is_fast_and_does_not_rebuild(icd, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("rebuilt although the cache is current")
-    monkeypatch.setattr(data, "_build_icd10cm", fail)
+    monkeypatch.setattr(bundled, "build_icd10cm", fail)
     start = time.perf_counter()
     bundle = data.load("icd10cm")
     assert time.perf_counter() - start < 2.0
@@ -120,12 +118,12 @@ def test_icd10cm_stale_cache_is_rebuilt(icd, cache, monkeypatch):
     stored["fingerprint"]["package"] = "0.0.0-old"
     path.write_text(json.dumps(stored), encoding="utf-8")
     calls = []
-    real = data._build_icd10cm
+    real = bundled.build_icd10cm
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
-    monkeypatch.setattr(data, "_build_icd10cm", counting)
+    monkeypatch.setattr(bundled, "build_icd10cm", counting)
     bundle = data.load("icd10cm")
     assert calls == [1]
     assert json.loads(path.read_text(encoding="utf-8"))["fingerprint"]["package"] != "0.0.0-old"
@@ -133,7 +131,7 @@ def test_icd10cm_stale_cache_is_rebuilt(icd, cache, monkeypatch):
 
 
 def test_icd10cm_import_emits_no_deprecation_warning():
-    code = "from helpers import data; data._icd10cm_module()"
+    code = "from helpers.data import bundled; bundled.icd10cm_module()"
     out = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
                          cwd=paths.ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -480,8 +478,8 @@ EXTRA = ["Alpha thalassemia", "Delta-beta thalassemia", "Episodic tension-type h
 
 def test_mine_hard_negatives_respects_exclude(model, capsys):
     banned = ["Alpha thalassemia", "Shigellosis due to Shigella sonnei"]
-    tri, stats = data.mine_hard_negatives(model, data.pairs(MINI), corpus=EXTRA, exclude=banned,
-                                          range_min=0, range_max=10, return_stats=True)
+    tri, stats = data.mine(model, data.pairs(MINI), corpus=EXTRA, exclude=banned,
+                           range_min=0, range_max=10)
     assert tri.column_names == ["anchor", "positive", "negative"]
     assert len(tri) > 0 and stats["pairs_with_negative"] == len(tri)
     assert all(r["negative"] != r["positive"] for r in tri)
@@ -496,5 +494,5 @@ def test_validate_with_model_counts_real_tokens(model):
     rows[0]["positive"] = "antidisestablishmentarianism " * 60  # few words, many tokens
     row = checks(data.validate(ds(rows), model=model))["texts too long"]
     assert "max_seq_length of 256" in row["fix"] and row["examples"].startswith("row 1")
-    lengths = data.token_lengths(model, ["hello world", rows[0]["positive"]])
+    lengths = tokens.token_lengths(model, ["hello world", rows[0]["positive"]])
     assert lengths[0] == 4 and lengths[1] > 256

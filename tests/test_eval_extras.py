@@ -158,14 +158,15 @@ def test_side_by_side_empty_query(base, split):
 
 @pytest.fixture(scope="module")
 def per_query(base, tuned, split):
-    return {name: metrics.evaluate(model, split, ks=(1, 10), per_query=True,
-                                   show_progress_bar=False)[1]
+    return {name: metrics.evaluate_per_query(model, split, ks=(1, 10),
+                                             show_progress_bar=False).per_query
             for name, model in (("base", base), ("tuned", tuned))}
 
 
 def test_compare_bars_draws_one_group_per_metric(per_query):
-    scores = explore.score_table(per_query, metrics=("recall@1", "mrr@10"), n_resamples=200)
-    fig = plots.compare_bars(scores, metrics=("recall@1", "mrr@10"), thresholds=metrics.THRESHOLDS)
+    scores = explore.score_table(per_query, metric_names=("recall@1", "mrr@10"), n_resamples=200)
+    fig = plots.compare_bars(scores, metric_names=("recall@1", "mrr@10"),
+                             thresholds=metrics.THRESHOLDS)
     fig.canvas.draw()
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Recall@1", "MRR@10"]
@@ -179,18 +180,18 @@ def test_compare_bars_draws_one_group_per_metric(per_query):
 
 
 def test_compare_bars_without_intervals_and_bad_input(per_query):
-    scores = explore.score_table(per_query, metrics="mrr@10", ci=False)
-    fig = plots.compare_bars(scores, metrics="mrr@10")
+    scores = explore.score_table(per_query, metric_names="mrr@10", ci=False)
+    fig = plots.compare_bars(scores, metric_names="mrr@10")
     plt.close(fig)
     with pytest.raises(plots.PlotError, match="no column"):
-        plots.compare_bars(scores, metrics="ndcg@10")
+        plots.compare_bars(scores, metric_names="ndcg@10")
     with pytest.raises(plots.PlotError, match="non-empty"):
         plots.compare_bars(pd.DataFrame())
 
 
 def test_paired_differences_marks_zero_and_colours(per_query):
-    table = metrics.compare(per_query["base"], per_query["tuned"], metrics=["recall@1", "mrr@10"],
-                            n_resamples=200)
+    table = metrics.compare(per_query["base"], per_query["tuned"],
+                            metric_names=["recall@1", "mrr@10"], n_resamples=200)
     fig = plots.paired_differences(table, title="tuned - base")
     fig.canvas.draw()  # drawing, not only building, must work
     ax = fig.axes[0]

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from helpers import device, models, paths, profiles, results
+from helpers import device, models, network, paths, profiles, results
 
 
 # --- device ---------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_offline_is_decided_fast(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(socket, "create_connection", refuse)
     t0 = time.perf_counter()
-    assert models.is_online(refresh=True) is False
+    assert network.is_online(refresh=True) is False
     assert time.perf_counter() - t0 < 1.0
 
 

@@ -9,7 +9,6 @@ import pytest
 from helpers import matryoshka, metrics, models
 from helpers.matryoshka import MatryoshkaError
 
-
 # --------------------------------------------------------------------------------------------------
 # A toy split: 4 documents in 4 dimensions. The first 2 numbers separate d1/d2 from d3/d4 well; the
 # last 2 carry what tells d1 from d2. So q1 finds d1 at full size but not at 2 dimensions.
@@ -48,7 +47,8 @@ def test_truncate_split_cuts_and_renormalises(toy):
 def test_scores_by_dims(toy):
     split, emb = toy
     table, per_query = matryoshka.scores_by_dims({"toy": emb, "same": emb}, split, dims=[2, 4],
-                                                 metrics=("ndcg@10", "recall@1"), n_resamples=200)
+                                                 metric_names=("ndcg@10", "recall@1"),
+                                                 n_resamples=200)
     assert list(table["dims"]) == [4, 2, 4, 2]            # largest first, per model
     assert list(table["model"]) == ["toy", "toy", "same", "same"]
     full, small = table.iloc[0], table.iloc[1]
@@ -67,9 +67,9 @@ def test_scores_by_dims_rejects_bad_input(toy):
     with pytest.raises(MatryoshkaError, match="dict"):
         matryoshka.scores_by_dims(emb, split)
     with pytest.raises(MatryoshkaError, match="ndcg@10"):
-        matryoshka.scores_by_dims({"toy": emb}, split, dims=[4], metrics=["ndcg"])
+        matryoshka.scores_by_dims({"toy": emb}, split, dims=[4], metric_names=["ndcg"])
     with pytest.raises(MatryoshkaError, match="Unknown metric"):
-        matryoshka.scores_by_dims({"toy": emb}, split, dims=[4], metrics=["speed@10"])
+        matryoshka.scores_by_dims({"toy": emb}, split, dims=[4], metric_names=["speed@10"])
     with pytest.raises(MatryoshkaError, match="whole number"):
         matryoshka.scores_by_dims({"toy": emb}, split, dims=[0])
     with pytest.raises(MatryoshkaError, match="at least one"):
@@ -179,3 +179,9 @@ def test_step_seconds(model):
         matryoshka.step_seconds(plain, batch.rename_column("anchor", "query"))
     with pytest.raises(MatryoshkaError, match="loss must be"):
         matryoshka.step_seconds(object(), batch)
+
+
+def test_matryoshka_error_is_an_input_error():
+    from helpers.errors import InputError
+
+    assert issubclass(MatryoshkaError, InputError) and issubclass(MatryoshkaError, ValueError)

@@ -67,7 +67,7 @@ def test_ir_metrics_equal_pytrec_eval_on_random_runs():
         run, qrels = random_case(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")            # some random queries have no relevant doc
-            ours = metrics.ir_metrics(run, qrels, KS, per_query=True)
+            ours = metrics.ir_metrics_per_query(run, qrels, KS)
         theirs = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
         answerable = [q for q, judged in qrels.items() if any(r > 0 for r in judged.values())]
         assert sorted(ours.index) == sorted(answerable)
@@ -114,7 +114,7 @@ def test_which_queries_count():
     qrels = {"found": {"d1": 1}, "not-run": {"d2": 1}, "nothing-relevant": {"d3": 0}}
     run = {"found": {"d1": 0.9, "d2": 0.1}, "extra": {"d1": 1.0}}
     with pytest.warns(UserWarning, match="no relevant"):
-        table = metrics.ir_metrics(run, qrels, ks=(1,), per_query=True)
+        table = metrics.ir_metrics_per_query(run, qrels, ks=(1,))
     assert list(table.index) == ["found", "not-run"]
     assert table.loc["not-run"].eq(0).all()
     with pytest.warns(UserWarning):
@@ -169,8 +169,13 @@ def test_small_functions_by_hand():
 
 def test_docstring_examples():
     import doctest
-    result = doctest.testmod(metrics)
-    assert result.attempted >= 7 and result.failed == 0
+
+    from helpers.metrics import ranking, retrieval, stats
+    attempted = failed = 0
+    for module in (metrics, ranking, retrieval, stats):
+        result = doctest.testmod(module)
+        attempted, failed = attempted + result.attempted, failed + result.failed
+    assert attempted >= 7 and failed == 0
 
 
 def test_small_functions_refuse_bad_input():
@@ -266,7 +271,7 @@ def test_search_on_toy_split_without_a_model():
     emb = metrics.encode_split(FakeModel(), Split(), show_progress_bar=False)
     qids, q_emb, doc_ids, d_emb = emb
     assert qids == ["q1", "q2"] and d_emb.shape == (3, 6)
-    table2, per_query = metrics.evaluate(None, Split(), ks=(1, 2), per_query=True, embeddings=emb)
+    table2, per_query = metrics.evaluate_per_query(None, Split(), ks=(1, 2), embeddings=emb)
     assert table2.equals(table) and list(per_query.index) == ["q1", "q2"]
     from_run = metrics.evaluate(None, split, ks=(1, 2), run=run)
     assert from_run.equals(table)
@@ -343,7 +348,7 @@ def test_compare_aligns_on_qids_and_refuses_mismatches():
     with pytest.raises(MetricsError, match="same queries"):
         metrics.compare(a, per_query([0.0, 0.5]))
     with pytest.raises(MetricsError, match="not columns"):
-        metrics.compare(a, a, metrics=["ndcg@10"])
+        metrics.compare(a, a, metric_names=["ndcg@10"])
     with pytest.raises(MetricsError, match="per-query DataFrame"):
         metrics.compare({"q0": 1.0}, a)
 

@@ -5,12 +5,13 @@ nbval (`pytest --nbval-lax notebooks/`, run by `make test`) then checks the cell
 """
 import json
 import re
-import tomllib
 
 import nbformat
 import pytest
+import tomllib
 
-from helpers import paths, pipeline
+from helpers import paths
+from tools import pipeline
 
 LESSONS = pipeline.lessons()
 ALL = LESSONS + pipeline.solutions()
@@ -58,6 +59,27 @@ def test_lint(path):
             assert not MACHINE_PATH.search(text), f"an output shows a machine path: {MACHINE_PATH.search(text)[0]}"
             assert not NOISE.search(text), f"an output shows {NOISE.search(text)[0]}"
     assert not nb.metadata.get("papermill") and not nb.metadata.get("widgets"), "metadata noise: run make record"
+
+
+@pytest.mark.parametrize("path", ALL, ids=IDS)
+def test_helper_modules_are_imported_and_never_shadowed(path):
+    """Every ``helpers`` module a notebook uses is imported, and no variable takes a module's name
+    (a local ``curves = {}`` would hide ``helpers.curves`` in every later cell)."""
+    import ast
+
+    code = "\n".join(c.source for c in code_cells(load(path)) if not c.source.lstrip().startswith("%"))
+    tree = ast.parse(code)
+    imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.module == "helpers" for a in n.names}
+    modules = {p.stem for p in (paths.ROOT / "helpers").iterdir()
+               if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    used = {n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id in modules}
+    assigned = {t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.For, ast.AugAssign))
+                for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign) else n.target)
+                if isinstance(t, ast.Name)}
+    assert used <= imported, f"used without import: {sorted(used - imported)}"
+    assert not (assigned & imported), f"a variable shadows a helpers module: {sorted(assigned & imported)}"
 
 
 @pytest.mark.parametrize("path", ALL, ids=IDS)

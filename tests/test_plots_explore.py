@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import explore, metrics, models, plots  # noqa: E402
+from helpers import explore, metrics, models, plots, tokens  # noqa: E402
 
 VOCAB = ["apple", "banana", "cherry", "grape", "lemon", "lime"]
 
@@ -141,15 +141,15 @@ def test_format_hits_marks_the_answer(model, split):
 
 
 def test_score_table_means_and_intervals(model, split):
-    _, per_query = metrics.evaluate(model, split, ks=(1, 10), per_query=True,
-                                    show_progress_bar=False)
-    table = explore.score_table({"toy": per_query}, metrics=("recall@1", "mrr@10"), n_resamples=200)
+    _, per_query = metrics.evaluate_per_query(model, split, ks=(1, 10), show_progress_bar=False)
+    table = explore.score_table({"toy": per_query}, metric_names=("recall@1", "mrr@10"),
+                                n_resamples=200)
     assert table.loc["toy", "queries"] == 4
     assert table.loc["toy", "recall@1"] == pytest.approx(0.5)
     assert table.loc["toy", "mrr@10"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 1) / 4)
     assert table.loc["toy", "recall@1_ci_low"] <= 0.5 <= table.loc["toy", "recall@1_ci_high"]
     with pytest.raises(explore.ExploreError, match="no column"):
-        explore.score_table({"toy": per_query}, metrics=("ndcg@5",))
+        explore.score_table({"toy": per_query}, metric_names=("ndcg@5",))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,27 +165,27 @@ def tokenizer():
 
 
 def test_token_pieces(tokenizer):
-    table = explore.token_pieces(tokenizer, "Eggs and pyelonephritis.")
+    table = tokens.token_pieces(tokenizer, "Eggs and pyelonephritis.")
     assert table["word"].tolist() == ["Eggs", "and", "pyelonephritis", "."]
     assert table["n_pieces"].tolist()[:2] == [1, 1]
     assert table["n_pieces"].iloc[2] >= 4 and table["pieces"].iloc[2].split()[1].startswith("##")
     assert table.attrs["tokens"] == len(tokenizer.tokenize("Eggs and pyelonephritis."))
-    with pytest.raises(explore.ExploreError):
-        explore.token_pieces(tokenizer, "  ")
+    with pytest.raises(tokens.TokenError):
+        tokens.token_pieces(tokenizer, "  ")
 
 
 def test_unknown_word_share_and_split_words(tokenizer):
     texts = ["eggs eggs pyelonephritis", "eggs and milk"]
     # distinct words: eggs, pyelonephritis, and, milk -> 1 of 4 cut into 3+ pieces
-    assert explore.unknown_word_share(tokenizer, texts) == pytest.approx(1 / 4)
+    assert tokens.unknown_word_share(tokenizer, texts) == pytest.approx(1 / 4)
     # running text: 6 words, one of them pyelonephritis
-    assert explore.unknown_word_share(tokenizer, texts, distinct=False) == pytest.approx(1 / 6)
-    words = explore.split_words(tokenizer, texts)
+    assert tokens.unknown_word_share(tokenizer, texts, distinct=False) == pytest.approx(1 / 6)
+    words = tokens.split_words(tokenizer, texts)
     assert words["word"].tolist() == ["pyelonephritis"] and words["count"].tolist() == [1]
-    with pytest.raises(explore.ExploreError, match="No words"):
-        explore.unknown_word_share(tokenizer, ["123 ..."])
-    with pytest.raises(explore.ExploreError, match="tokenizer"):
-        explore.token_pieces(BagOfWords(), "apple")
+    with pytest.raises(tokens.TokenError, match="No words"):
+        tokens.unknown_word_share(tokenizer, ["123 ..."])
+    with pytest.raises(tokens.TokenError, match="tokenizer"):
+        tokens.token_pieces(BagOfWords(), "apple")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_metric_bars_error_bars_and_thresholds(scores):
                                            if hasattr(c, "errorbar"))
     assert len([line for line in ax.get_lines() if line.get_linestyle() == "--"]) == 2
     plt.close(fig)
-    fig = plots.metric_bars(scores.set_index("dataset"), metrics="recall@10",
+    fig = plots.metric_bars(scores.set_index("dataset"), metric_names="recall@10",
                             errors={"recall@10": {"general": (1, 1), "support": (0.9, 1),
                                                   "icd10cm": (0.75, 0.8)}})
     assert len(fig.axes[0].patches) == 3
@@ -226,14 +226,14 @@ def test_metric_bars_error_bars_and_thresholds(scores):
 
 def test_metric_bars_reads_a_tidy_table(model, split):
     tidy = metrics.evaluate(model, split, ks=(1, 10), show_progress_bar=False)
-    fig = plots.metric_bars(tidy, metrics=("recall@1", "recall@10", "mrr@10"))
+    fig = plots.metric_bars(tidy, metric_names=("recall@1", "recall@10", "mrr@10"))
     assert len(fig.axes[0].patches) == 3
     plt.close(fig)
 
 
 def test_metric_bars_bad_input(scores):
     with pytest.raises(plots.PlotError, match="no column 'ndcg@10'"):
-        plots.metric_bars(scores, metrics=("ndcg@10",))
+        plots.metric_bars(scores, metric_names=("ndcg@10",))
     with pytest.raises(plots.PlotError, match="non-empty"):
         plots.metric_bars(pd.DataFrame())
     with pytest.raises(plots.PlotError, match="no interval"):
@@ -265,3 +265,11 @@ def test_top_hits_with_answer_adds_its_rank(model, split):
     assert short["doc_id"].tolist() == ["d3", "d1"] and pd.isna(short["rank"].iloc[1])
     same = explore.top_hits(model, split, "q1", k=1, with_answer=True)
     assert len(same) == 1  # already in the top k: nothing added
+
+
+def test_errors_are_input_errors():
+    from helpers.errors import InputError, WorkbookError
+
+    for error in (explore.ExploreError, plots.PlotError):
+        assert issubclass(error, InputError) and issubclass(error, WorkbookError)
+        assert issubclass(error, ValueError)

@@ -37,11 +37,11 @@ def test_metric_vs_dims_draws_one_panel_per_metric(table):
 
 
 def test_metric_vs_dims_single_metric_and_errors(table):
-    fig = plots.metric_vs_dims(table, metrics="recall@10")
+    fig = plots.metric_vs_dims(table, metric_names="recall@10")
     assert len(fig.axes) == 1
     plt.close(fig)
     with pytest.raises(plots.PlotError, match="no column 'map@10'"):
-        plots.metric_vs_dims(table, metrics=["map@10"])
+        plots.metric_vs_dims(table, metric_names=["map@10"])
     with pytest.raises(plots.PlotError, match="non-empty"):
         plots.metric_vs_dims(pd.DataFrame())
     with pytest.raises(plots.PlotError, match="no column 'model'"):

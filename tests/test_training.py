@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import warnings
 
-import pytest
-
 import datasets
+import pytest
 import torch
 
-from helpers import device, models, training
+from helpers import device, models, tokens, training
 
 TOPICS = ["asthma", "diabetes", "migraine", "fracture of the wrist", "otitis media", "gout",
           "pneumonia", "anaemia", "eczema", "glaucoma", "hepatitis", "tonsillitis", "scoliosis",
@@ -70,7 +69,8 @@ def first_run(cache_env, model, pairs):
     (device.from_specs("cpu"), "fp32"),
 ])
 def test_training_precision(info, expected):
-    assert training.training_precision(info) == expected
+    """One precision rule: the device's, which build_args and fine_tune read."""
+    assert info.precision == expected
 
 
 def test_build_args_on_cpu(tmp_path):
@@ -140,7 +140,7 @@ def test_matryoshka_loss_and_bad_dims(model):
 def test_auto_max_seq_length(model, pairs):
     n = training.auto_max_seq_length(model, pairs)
     assert n % 8 == 0 and 8 <= n <= model.max_seq_length
-    longest = max(training.token_lengths(model, list(pairs["anchor"]) + list(pairs["positive"])))
+    longest = max(tokens.token_lengths(model, list(pairs["anchor"]) + list(pairs["positive"])))
     assert n >= longest  # 32 rows: the 99th percentile is (nearly) the longest
 
 
@@ -217,7 +217,6 @@ def test_model_by_name_and_cache_false(cache_env, pairs, capfd):
 
 
 def test_eval_history_with_metrics(cache_env, model, pairs):
-    from helpers import metrics
     from types import SimpleNamespace
     split = SimpleNamespace(queries={f"q{i}": pairs["anchor"][i] for i in range(8)},
                             corpus={f"d{i}": pairs["positive"][i] for i in range(16)},

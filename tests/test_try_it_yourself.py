@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from helpers import data, metrics, paths, pipeline, tryit
+from helpers import data, metrics, paths, tryit
+from tools import pipeline
 
 NOTEBOOK = pipeline.NOTEBOOKS_DIR / "06_try_it_yourself.ipynb"
 
@@ -339,7 +340,7 @@ def _comparison(base, tuned):
 
     a = pd.DataFrame({"recall@10": base, "mrr@10": base}, index=[f"q{i}" for i in range(len(base))])
     b = pd.DataFrame({"recall@10": tuned, "mrr@10": tuned}, index=a.index)
-    return tryit.compare(a, b, metrics_=("recall@10", "mrr@10"), n_resamples=500)
+    return tryit.compare(a, b, metric_names=("recall@10", "mrr@10"), n_resamples=500)
 
 
 def test_verdicts_follow_the_interval_only():

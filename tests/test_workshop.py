@@ -1,5 +1,5 @@
 """make workshop: the offline installer never reaches for an index (the full install is `make workshop-check`)."""
-from helpers import workshop
+from tools import workshop
 
 
 def test_install_script_is_offline_and_pinned():

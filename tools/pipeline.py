@@ -1,10 +1,11 @@
 """Execute the notebooks: ``make run`` (into build/), ``make record`` (in place), and the smoke tests.
 
-    python -m helpers.pipeline run [NOTEBOOK ...]      # every lesson into build/notebooks/, results gathered
-    python -m helpers.pipeline record [NOTEBOOK ...]   # re-execute in place, cpu profile, metadata stripped
+    python -m tools.pipeline run [NOTEBOOK ...]      # every lesson into build/notebooks/, results gathered
+    python -m tools.pipeline record [NOTEBOOK ...]   # re-execute in place, cpu profile, metadata stripped
 
 One function, :func:`execute`, runs a notebook with papermill for all three uses, so CI, ``make run``
-and the committed outputs go through the same code path.
+and the committed outputs go through the same code path. Build tooling, kept out of the ``helpers``
+package that learners import; the run times it measures go to ``helpers.runtimes``.
 """
 from __future__ import annotations
 
@@ -16,19 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from helpers import device, paths, profiles, results, runtimes
 
-NOTEBOOKS_DIR = paths.ROOT / "notebooks"
-RUN_TIMES = NOTEBOOKS_DIR / "run_times.json"
-
-
-def lessons() -> list[Path]:
-    """The numbered lesson notebooks, in order."""
-    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-
-
-def solutions() -> list[Path]:
-    return sorted((NOTEBOOKS_DIR / "solutions").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS_DIR = paths.NOTEBOOKS
+lessons = paths.lessons
+solutions = paths.solutions
 
 
 def execute(source: Path, output: Path, profile: str | None = None, results: Path | None = None,
@@ -95,37 +88,8 @@ def _pick(names: list[str]) -> list[Path]:
     return chosen
 
 
-def run_times_table():
-    """The measured run time of every notebook (from ``make record``), as a DataFrame (used by 00_setup)."""
-    import pandas as pd
-
-    table = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
-    rows = []
-    for nb in lessons():
-        entry = table.get(nb.name, {})
-        row = {"notebook": nb.name}
-        for prof in ("smoke", "cpu", "gpu"):
-            if prof in entry:
-                row[f"{prof} (min)"] = round(entry[prof]["seconds"] / 60, 1)
-        rows.append(row)
-    return pd.DataFrame(rows).fillna("not measured")
-
-
-def _save_run_times(times: dict[str, float], profile: str) -> None:
-    from . import device
-
-    table = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.exists() else {}
-    hw = device.detect().summary()
-    for name, secs in times.items():
-        table.setdefault(name, {})[profile] = {"seconds": round(secs, 1), "hardware": hw,
-                                               "date": _dt.date.today().isoformat()}
-    RUN_TIMES.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def run(names: list[str], profile: str | None = None) -> int:
     """``make run``: execute lessons into build/notebooks/, gather results, print a summary."""
-    from . import profiles, results
-
     profile = profiles.resolve(profile or "auto")
     out_dir = paths.BUILD / "notebooks"
     res_path = paths.BUILD / "results.json"
@@ -143,7 +107,6 @@ def run(names: list[str], profile: str | None = None) -> int:
             print(f"FAILED ({type(exc).__name__}): see {paths.show(out_dir / nb.name)}", flush=True)
             print(str(exc)[-2000:], file=sys.stderr)
     everything = results.load(res_path)
-    from . import device
     everything["_run_times"] = {"profile": profile, "date": _dt.date.today().isoformat(),
                                 "hardware": device.detect().summary(),
                                 "numbers": {k: round(v, 1) for k, v in times.items()}}
@@ -168,12 +131,12 @@ def record(names: list[str], profile: str = "cpu") -> int:
         strip(nb)
         times[str(nb.relative_to(NOTEBOOKS_DIR))] = secs
         print(f"done in {secs:.0f} s", flush=True)
-    _save_run_times(times, profile)
+    runtimes.save(times, profile, device.detect().summary())
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.pipeline", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "record"])
     parser.add_argument("notebooks", nargs="*", help="file names or prefixes (default: every lesson)")

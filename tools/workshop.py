@@ -1,7 +1,7 @@
 """Prepare a machine or a USB stick for a workshop room without internet (``make workshop``).
 
-    python -m helpers.workshop prepare [--dest workshop] [--with-models]   # wheels + repo + caches
-    python -m helpers.workshop check   [--dest workshop]   # install from it with pip --no-index
+    python -m tools.workshop prepare [--dest workshop] [--with-models]   # wheels + repo + caches
+    python -m tools.workshop check   [--dest workshop]   # install from it with pip --no-index
 
 ``prepare`` writes one folder that holds everything a learner's laptop needs:
 
@@ -11,6 +11,8 @@
 - ``cache/``: the built dataset caches (and, with ``--with-models``, the trained models from
   ``data/cache/models/``, so the room can skip the training waits);
 - ``install.sh``: the one command that installs all of it with no network.
+
+Build tooling, kept out of the ``helpers`` package that learners import.
 
 ``check`` proves it: a fresh copy of the repository, a new virtual environment, ``pip install
 --no-index`` from the wheels alone (pip's own configuration switched off), then the model loads.
@@ -26,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import paths
+from helpers import data, paths
 
 INSTALL_SH = """#!/usr/bin/env bash
 # Install the Fine-tuning Embeddings workbook with no internet, from this folder.
@@ -68,7 +70,6 @@ def prepare(dest: Path, with_models: bool = False) -> Path:
     archive = dest / "workbook.tar.gz"
     _run(["git", "-C", paths.ROOT, "archive", "--format=tar.gz", "-o", archive, "HEAD"])
     # 3. data caches (built now if missing) and any trained models
-    from . import data
     for name in ("icd10cm", "support"):
         data.load(name)
     cache = dest / "cache"
@@ -105,7 +106,7 @@ def check(dest: Path) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.workshop", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.workshop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["prepare", "check"])
     parser.add_argument("--dest", default=str(paths.ROOT / "workshop"))

@@ -1,0 +1,1 @@
+"""Build tooling: run and record notebooks (``pipeline``), prepare an offline room (``workshop``)."""
