@@ -4,13 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup run test lab record clean workshop workshop-check
+.PHONY: help setup run test lab record times clean workshop workshop-check
 
 help:
 	@echo "make run      create .venv if needed, execute every notebook into build/, gather results"
 	@echo "make test     create .venv if needed, unit tests + notebook lint + smoke runs + nbval"
 	@echo "make lab      JupyterLab on notebooks/ with the workbook's kernel"
-	@echo "make record   re-execute the notebooks in place (cpu profile) so committed outputs are true"
+	@echo "make record   re-execute the notebooks in place (cpu profile) so committed outputs are true,"
+	@echo "              store their run times in notebooks/run_times.json, then make times"
+	@echo "make times    write every stated run time (notebook headers, README, INSTRUCTORS) from the JSON"
 	@echo "make workshop wheelhouse + model + data caches for an offline room (see INSTRUCTORS.md)"
 	@echo "make clean    remove build/ and the data caches"
 
@@ -37,6 +39,12 @@ lab: $(STAMP)
 
 record: $(STAMP)
 	$(BIN)/python -m tools.pipeline record $(NOTEBOOKS)
+	$(BIN)/python -m tools.pipeline times
+
+# The run times in the notebooks' "How long it takes" lines, README.md and INSTRUCTORS.md, from
+# notebooks/run_times.json only (tests/test_run_times.py fails when they disagree).
+times: $(STAMP)
+	$(BIN)/python -m tools.pipeline times
 
 workshop: $(STAMP)
 	$(BIN)/python -m tools.workshop prepare $(WORKSHOP_ARGS)

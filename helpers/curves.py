@@ -221,7 +221,7 @@ def summarise(curve: Curve, split: str, metric_names: str | Sequence[str] = CURV
     of ``mean`` over the test queries), ``gain`` (mean - base), ``ci_low`` / ``ci_high`` and
     ``p_value`` (the paired comparison ``helpers.metrics.compare`` of the base model's per-query
     scores with the seed-averaged per-query scores: the seeds are pooled by averaging each query's
-    score over them), ``significant`` (interval above zero and p < alpha) and
+    score over them), ``significant`` (a gain by the workbook's one rule: ``metrics.verdict`` says "better") and
     ``seeds_significant`` (how many single seeds pass the same test on their own, e.g. "2/3").
     """
     if split not in curve.base:
@@ -243,22 +243,16 @@ def summarise(curve: Curve, split: str, metric_names: str | Sequence[str] = CURV
             low, high = metrics.bootstrap_ci(pooled[m].to_numpy(float), n_resamples, seed, alpha)
             seed_means = [float(t[m].mean()) for t in tables]
             r = table.loc[m]
-            passed = sum(_significant(s.loc[m], alpha) for s in singles)
+            passed = sum(metrics.verdict(s.loc[m], alpha) == "better" for s in singles)
             rows.append({"n": int(n), "metric": m, "seeds": len(tables),
                          "base": float(base[m].mean()), "mean": float(np.mean(seed_means)),
                          "seed_min": min(seed_means), "seed_max": max(seed_means),
                          "band_low": low, "band_high": high,
                          "gain": float(r["diff"]), "ci_low": float(r["ci_low"]),
                          "ci_high": float(r["ci_high"]), "p_value": float(r["p_value"]),
-                         "significant": _significant(r, alpha),
+                         "significant": metrics.verdict(r, alpha) == "better",
                          "seeds_significant": f"{passed}/{len(tables)}"})
     return pd.DataFrame(rows)
-
-
-def _significant(row, alpha: float) -> bool:
-    """A gain counts when its whole paired interval lies above zero and the randomization test
-    agrees."""
-    return bool(row["ci_low"] > 0 and row["p_value"] < alpha)
 
 
 def smallest_significant(summary: pd.DataFrame, metric: str = "recall@10",

@@ -13,9 +13,9 @@ notebook (and its solutions) run more than once:
 * :func:`training_settings`: epochs and batch size for a handful of pairs (the profile's defaults
   are sized for thousands).
 * :func:`compare` and :func:`plain_verdict`: base versus fine-tuned on the same test queries, with
-  the paired confidence interval, in plain words: better, no measurable change, or worse. An
-  improvement is only claimed when the whole interval lies above zero and the paired randomization
-  test agrees.
+  the paired confidence interval, in plain words: better, no measurable difference, or worse
+  (``metrics.verdict``, the workbook's one rule: an improvement is only claimed when the whole
+  interval lies above zero and the paired randomization test agrees).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import datetime as _dt
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,16 +31,12 @@ from typing import TYPE_CHECKING, Any
 from . import data, metrics, paths, training
 
 if TYPE_CHECKING:
-    from typing import Literal
 
     import pandas as pd
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
     from .profiles import Profile, ProfileName
-
-    Verdict = Literal["better", "no measurable change", "worse"]
-    """One of :data:`VERDICTS`."""
 
 STARTER = paths.DATA / "try_it_yourself" / "starter_pairs.csv"
 """The 50 ready-made pairs (Cogwell Cycles' workshop wiki) that stand in until you write your
@@ -56,7 +52,8 @@ SUFFIXES = data.PAIR_SUFFIXES
 COMPARED = ("recall@10", "mrr@10", "ndcg@10", "recall@1")
 """The metrics compared before and after; Recall@10 (the seed tutorial's) decides the verdict."""
 
-VERDICTS = ("better", "no measurable change", "worse")
+VERDICTS = metrics.VERDICTS
+"""The three words a comparison can end in (the workbook's one rule, ``metrics.verdict``)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -178,7 +175,8 @@ class Prepared:
         """Plain words: where the test queries come from and how precise a result on them can be."""
         n, half = self.n_test, self.planned_halfwidth()
         width = (f"With {n} test queries a Recall@10 difference is known to about ±{half:.2f} "
-                 f"(95% interval, worst case): smaller changes cannot be told from chance.")
+                 f"(95% interval, worst case for a paired difference): smaller changes cannot be "
+                 "told from chance.")
         if self.held_out:
             return (f"No test file, so {n} of your pairs "
                     f"({self.bundle.info.get('test_size', 0):.0%}, "
@@ -384,31 +382,12 @@ def compare(base_per_query: pd.DataFrame, tuned_per_query: pd.DataFrame,
             metric_names: Iterable[str] = COMPARED, n_resamples: int = 2000,
             seed: int = 0) -> pd.DataFrame:
     """``metrics.compare`` of base and fine-tuned on the same queries, with a plain ``verdict``
-    column (better / no measurable change / worse, see :func:`verdict_word`; introduced in
+    column (better / no measurable difference / worse: ``metrics.verdict``; introduced in
     06_try_it_yourself)."""
     table = metrics.compare(base_per_query, tuned_per_query, metric_names=list(metric_names),
                             n_resamples=n_resamples, seed=seed)
-    table["verdict"] = [verdict_word(row) for _, row in table.iterrows()]
+    table["verdict"] = [metrics.verdict(row) for _, row in table.iterrows()]
     return table.rename(columns={"mean_a": "base", "mean_b": "fine-tuned"})
-
-
-def verdict_word(row: Mapping[str, Any] | pd.Series, alpha: float = 0.05) -> Verdict:
-    """"better" when the whole 95% interval of the difference lies above zero *and* the paired
-    randomization test agrees (p < ``alpha``), "worse" when both say the opposite, "no measurable
-    change" otherwise. Nothing else is ever called an improvement.
-
-    Why both: on a very small test set (a dozen queries, of which a few moved, all the same way) the
-    bootstrap never draws a query that moved the other way, so its interval can exclude zero while
-    the randomization test finds the difference well within chance. Then the honest answer is "not
-    measurable yet". A row without ``p_value`` is judged by the interval alone.
-    """
-    p = row.get("p_value", 0.0) if hasattr(row, "get") else 0.0
-    confirmed = p is None or p != p or p < alpha  # None/NaN: no test to consult
-    if row["ci_low"] > 0 and confirmed:
-        return "better"
-    if row["ci_high"] < 0 and confirmed:
-        return "worse"
-    return "no measurable change"
 
 
 def plain_verdict(comparison: pd.DataFrame, metric: str = "recall@10",
@@ -419,12 +398,13 @@ def plain_verdict(comparison: pd.DataFrame, metric: str = "recall@10",
     if metric not in table.index:
         raise metrics.MetricsError(f"{metric} is not in the comparison; compare with it included.")
     r = table.loc[metric]
-    word = verdict_word(r)
+    word = metrics.verdict(r)
     name = {"recall@10": "Recall@10", "mrr@10": "MRR@10", "ndcg@10": "NDCG@10",
             "recall@1": "Recall@1"}.get(metric, metric)
     n = f" on {n_queries} test queries" if n_queries else ""
-    numbers = (f"{name} {r['base']:.3f} -> {r['fine-tuned']:.3f} ({r['diff']:+.3f}; 95% interval "
-               f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}{n})")
+    numbers = (f"{name} {r['base']:.3f} -> {r['fine-tuned']:.3f}, a change of "
+               f"{metrics.format_diff(r['diff'], r['ci_low'], r['ci_high'])}{n} (in brackets: the "
+               "95% interval)")
     if word == "better":
         return (f"BETTER. {numbers}, p = {r['p_value']:.2g}. The whole interval lies above zero "
                 "and the paired randomization test agrees: on queries like these the fine-tuned "
@@ -434,7 +414,7 @@ def plain_verdict(comparison: pd.DataFrame, metric: str = "recall@10",
                 "and the paired randomization test agrees: fine-tuning hurt. Check the "
                 "pairs (does each positive answer its anchor? are the columns in order?) and try "
                 "fewer epochs.")
-    text = f"NO MEASURABLE CHANGE. {numbers}. "
+    text = f"NO MEASURABLE DIFFERENCE. {numbers}. "
     if r["ci_low"] > 0 or r["ci_high"] < 0:
         side = "above" if r["ci_low"] > 0 else "below"
         text += (f"The interval lies {side} zero, but the paired randomization test does not "
@@ -469,7 +449,7 @@ class Trial:
 
     ``run`` the :class:`helpers.training.Run` · ``table`` before/after means · ``per_query`` the
     fine-tuned model's per-query scores · ``comparison`` from :func:`compare` · ``verdict`` the
-    Recall@10 word (better / no measurable change / worse).
+    Recall@10 word (better / no measurable difference / worse).
     """
     run: training.Run
     table: pd.DataFrame

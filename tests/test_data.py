@@ -377,9 +377,28 @@ def test_validate_too_long_estimate():
 
 def test_validate_too_few_pairs():
     c = checks(data.validate(ds(clean_rows(40))))
-    assert c["too few pairs"]["severity"] == "warning" and "under 100" in c["too few pairs"]["fix"]
+    assert c["too few pairs"]["severity"] == "warning" and data.PAIRS_ADVICE in c["too few pairs"]["fix"]
     c = checks(data.validate(ds(clean_rows(5))))
     assert c["too few pairs"]["severity"] == "error" and "far too few" in c["too few pairs"]["fix"]
+
+
+def test_one_answer_to_how_many_pairs_matches_notebook_07():
+    """PAIRS_ADVICE quotes 07's measured learning curve: its recorded table must still say so, and
+    the README and the instructors' guide must say the same thing."""
+    import nbformat
+    nb = nbformat.read(paths.ROOT / "notebooks" / "07_when_to_fine_tune.ipynb", as_version=4)
+    table = next("".join(o.get("data", {}).get("text/plain", "")) for c in nb.cells
+                 if c.cell_type == "code" and "significant from then on" in c.source
+                 and "smallest = pd.DataFrame" in c.source for o in c.outputs
+                 if "text/plain" in o.get("data", {}))
+    rows = {tuple(line.split()[1:3]): line.split()[3:5] for line in table.splitlines()[1:]}
+    assert rows[("support", "ndcg@10")][0] in ("25.0", "50.0")
+    assert rows[("icd10cm", "ndcg@10")][1] == "250.0"
+    assert "25 to 50 pairs of support jargon" in data.PAIRS_ADVICE
+    assert "about 250 pairs of medical synonyms" in data.PAIRS_ADVICE
+    for doc in ("README.md", "INSTRUCTORS.md"):
+        text = " ".join((paths.ROOT / doc).read_text(encoding="utf-8").split())
+        assert "There is no fixed floor" in text and "25 to 50 pairs" in text and "about 250" in text, doc
 
 
 def test_validate_overlap_with_test(tmp_path):
@@ -391,6 +410,22 @@ def test_validate_overlap_with_test(tmp_path):
         row = checks(data.validate(ds(rows), test=test))["overlap with test"]
         assert row["severity"] == "error" and row["count"] == 2
         assert row["examples"].startswith("rows 4, 11") and "measure memory" in row["fix"]
+
+
+def test_same_question_with_another_answer_is_a_warning_not_an_error():
+    """Real FAQs ask one question twice with two answers: a warning with the rows, not an error."""
+    rows = clean_rows()
+    test_rows = [{"anchor": rows[2]["anchor"], "positive": "A different, test-only answer text."},
+                 {"anchor": "unseen question?", "positive": "Another test-only answer."}]
+    c = checks(data.validate(ds(rows), test=ds(test_rows)))
+    assert "overlap with test" not in c
+    row = c["same question as a test query"]
+    assert row["severity"] == "warning" and row["count"] == 1 and row["examples"].startswith("row 3")
+    # the same document on both sides stays an error, and is not counted twice
+    test_rows.append(dict(rows[2]))
+    c = checks(data.validate(ds(rows), test=ds(test_rows)))
+    assert c["overlap with test"]["severity"] == "error" and c["overlap with test"]["count"] == 1
+    assert "same question as a test query" not in c
 
 
 def test_validate_bad_negatives():

@@ -327,9 +327,9 @@ def test_compare_identical_better_worse():
     better = per_query(np.clip(base + 0.2 + rng.normal(0, 0.05, 60), 0, 1.2))
     up = metrics.compare(a, better)
     assert up.loc[0, "ci_low"] > 0 and up.loc[0, "p_value"] < 0.01
-    assert up.loc[0, "verdict"] == "better, and the interval excludes zero"
+    assert up.loc[0, "verdict"] == "better"
     down = metrics.compare(better, a)
-    assert down.loc[0, "ci_high"] < 0 and down.loc[0, "verdict"] == "worse, and the interval excludes zero"
+    assert down.loc[0, "ci_high"] < 0 and down.loc[0, "verdict"] == "worse"
     assert down.loc[0, "diff"] == pytest.approx(-up.loc[0, "diff"])
 
     noise = per_query(base + rng.normal(0, 0.3, 60))          # no real difference
@@ -358,8 +358,9 @@ def test_interval_widths():
     values = rng.normal(0.1, 1.0, 400)
     # the bootstrap interval is close to the normal one, 1.96 * sd / sqrt(n)
     assert metrics.ci_halfwidth(values) == pytest.approx(1.96 / 20, rel=0.15)
-    assert metrics.planned_halfwidth(10) == pytest.approx(0.31, abs=0.01)
-    assert metrics.planned_halfwidth(100) == pytest.approx(0.098, abs=0.002)
+    assert metrics.planned_halfwidth(10, paired=False) == pytest.approx(0.31, abs=0.01)
+    assert metrics.planned_halfwidth(100, paired=False) == pytest.approx(0.098, abs=0.002)
+    assert metrics.planned_halfwidth(100) == pytest.approx(0.196, abs=0.002)
     low, high = metrics.bootstrap_ci(values, n_resamples=1000, seed=1)
     assert low < values.mean() < high
 
@@ -488,3 +489,54 @@ def test_evaluate_agrees_with_sentence_transformers(model, split, dims):
     if dims is None:       # evaluate() straight from the model gives the same table
         direct = metrics.evaluate(model, split, ks=KS, show_progress_bar=False)
         assert np.allclose(direct["value"], table["value"], atol=1e-6)
+
+
+# --- the one significance rule, the one formatter, the paired worst case -------------------------
+def test_one_rule_needs_interval_and_test_to_agree():
+    assert metrics.verdict({"ci_low": 0.01, "ci_high": 0.2, "p_value": 0.01}) == "better"
+    assert metrics.verdict({"ci_low": -0.2, "ci_high": -0.01, "p_value": 0.01}) == "worse"
+    # An interval that excludes zero but a test that does not confirm it (04's p = 0.057 case).
+    assert metrics.verdict({"ci_low": 0.001, "ci_high": 0.2, "p_value": 0.057}) == "no measurable difference"
+    assert metrics.verdict({"ci_low": -0.1, "ci_high": 0.2, "p_value": 0.001}) == "no measurable difference"
+    assert metrics.verdict({"ci_low": 0.01, "ci_high": 0.2, "p_value": float("nan")}) == "better"
+    assert metrics.verdict({"ci_low": 0.01, "ci_high": 0.2, "p_value": 0.03}, alpha=0.01) == \
+        "no measurable difference"
+    assert set(metrics.VERDICTS) == {"better", "no measurable difference", "worse"}
+    assert metrics.is_significant({"ci_low": -0.3, "ci_high": -0.1, "p_value": 0.001})
+
+
+def test_compare_verdicts_follow_the_one_rule():
+    import pandas as pd
+    rng = np.random.default_rng(3)
+    a = pd.DataFrame({"m": rng.integers(0, 2, 40).astype(float)}, index=[f"q{i}" for i in range(40)])
+    for shift in (0.0, 0.1, 0.3, -0.3):
+        b = (a + shift + rng.normal(0, 0.3, (40, 1))).clip(0, 1)
+        row = metrics.compare(a, b, n_resamples=500).iloc[0]
+        assert row["verdict"] == metrics.verdict(row)
+
+
+def test_format_diff():
+    assert metrics.format_diff(0.0396, 0.0281, 0.0514) == "+0.040 (+0.028 to +0.051)"
+    assert metrics.format_diff(-0.002, -0.015, 0.011) == "-0.002 (-0.015 to +0.011)"
+    assert metrics.format_diff(0.612, 0.594, 0.63, signed=False) == "0.612 (0.594 to 0.630)"
+    assert metrics.format_diff(0.5, 0.25, 0.75, digits=2) == "+0.50 (+0.25 to +0.75)"
+
+
+def test_planned_halfwidth_worst_case_is_the_brute_force_bound():
+    """For n queries, every paired difference of two 0/1 scores is -1, 0 or +1: try every mix of
+    the three and take the largest spread; the planned "±" must use exactly that worst case."""
+    from statistics import NormalDist
+    z = NormalDist().inv_cdf(0.975)
+    for n in (2, 10, 30, 31):
+        worst = 0.0
+        for minus in range(n + 1):
+            for plus in range(n + 1 - minus):
+                values = np.array([-1.0] * minus + [1.0] * plus + [0.0] * (n - minus - plus))
+                worst = max(worst, values.std())
+        assert metrics.planned_halfwidth(n) >= z * worst / np.sqrt(n) - 1e-12
+        assert metrics.planned_halfwidth(n) == pytest.approx(z * 1.0 / np.sqrt(n))
+        # one model's 0/1 score: spread at most 0.5
+        single = max(np.array([1.0] * k + [0.0] * (n - k)).std() for k in range(n + 1))
+        assert metrics.planned_halfwidth(n, paired=False) >= z * single / np.sqrt(n) - 1e-12
+    assert metrics.planned_halfwidth(30) == pytest.approx(0.358, abs=0.001)
+    assert metrics.planned_halfwidth(30, paired=False) == pytest.approx(0.179, abs=0.001)

@@ -230,3 +230,26 @@ def test_eval_history_with_metrics(cache_env, model, pairs):
     # evaluating does not change the model: the same recipe without eval_split reuses it
     again = training.fine_tune(model, pairs, profile="smoke", verbose=False, **settings)
     assert again.from_cache and again.path == run.path
+
+
+def test_summary_reports_smoothed_start_and_end():
+    """The first and last raw log points can read "0.199 -> 0.377" on a loss that fell; the summary
+    averages the first and last 10% of logged steps and says so."""
+    import pandas as pd
+    losses = [0.2, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.35, 0.25, 0.3, 0.2, 0.25, 0.15, 0.2,
+              0.1, 0.15, 0.1, 0.4]
+    config = {"loss": "mnrl", "train_rows": 32,
+              "settings": {"epochs": 1, "batch_size": 8, "learning_rate": 1e-4}}
+    run = training.Run(model=None, history=pd.DataFrame({"step": range(20), "epoch": 0.0,
+                                                         "loss": losses}),
+                       eval_history=None, seconds=10.0, pairs_per_second=3.2, config=config,
+                       path=None)
+    start, end, k = run.loss_trend()
+    assert k == 2 and start == pytest.approx(0.6) and end == pytest.approx(0.25)
+    assert "training loss 0.600 -> 0.250 (mean of the first and last 2 logged steps)" in run.summary()
+    one = training.Run(model=None, history=pd.DataFrame({"step": [1], "epoch": [1.0], "loss": [0.5]}),
+                       eval_history=None, seconds=1.0, pairs_per_second=1.0, config=config, path=None)
+    assert one.loss_trend() == (0.5, 0.5, 1)
+    empty = training.Run(model=None, history=pd.DataFrame(columns=["step", "epoch", "loss"]),
+                         eval_history=None, seconds=1.0, pairs_per_second=1.0, config=config, path=None)
+    assert empty.loss_trend() is None and "training loss" not in empty.summary()

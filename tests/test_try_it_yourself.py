@@ -177,6 +177,19 @@ def test_train_test_leakage(tmp_path):
     expect_error(train, "overlap with test", "row 6", "memory", test_file=test)
 
 
+def test_a_test_question_asked_again_with_another_answer_only_warns(tmp_path):
+    train_rows = good_rows(20)
+    train = write_csv(tmp_path / "mine_pairs.csv", train_rows)
+    test_rows = good_rows(10, start=40)
+    test_rows[0] = (train_rows[5][0], "A second, different answer to the same question, written "
+                    "for the install section of the same FAQ.")
+    test = write_csv(tmp_path / "mine_test.csv", test_rows)
+    prepared = tryit.prepare(train, test_file=test, seed=0)
+    report = prepared.report.set_index("check")
+    assert report.loc["same question as a test query", "severity"] == "warning"
+    assert report.loc["same question as a test query", "examples"].startswith("row 6")
+
+
 def test_test_file_picked_up_automatically_and_checked(tmp_path):
     train = write_csv(tmp_path / "mine_pairs.csv", good_rows(20))
     test_rows = good_rows(10, start=40)
@@ -345,9 +358,9 @@ def _comparison(base, tuned):
 
 def test_verdicts_follow_the_interval_only():
     same = _comparison([1.0] * 29 + [0.0], [1.0] * 29 + [0.0])
-    assert (same["verdict"] == "no measurable change").all()
+    assert (same["verdict"] == "no measurable difference").all()
     text = tryit.plain_verdict(same, n_queries=30)
-    assert text.startswith("NO MEASURABLE CHANGE") and "single point" in text
+    assert text.startswith("NO MEASURABLE DIFFERENCE") and "single point" in text
     assert "already scores 97%" in text and "not proof" in text
 
     better = _comparison([0.0] * 20 + [1.0] * 10, [1.0] * 30)
@@ -360,7 +373,7 @@ def test_verdicts_follow_the_interval_only():
     # A small gain whose interval includes zero is never called better.
     noisy = _comparison([0.0, 1.0] * 10, [1.0, 1.0, 0.0, 1.0] + [0.0, 1.0] * 8)
     row = noisy.set_index("metric").loc["recall@10"]
-    assert row["ci_low"] <= 0 and row["verdict"] == "no measurable change"
+    assert row["ci_low"] <= 0 and row["verdict"] == "no measurable difference"
     with pytest.raises(metrics.MetricsError):
         tryit.plain_verdict(noisy, metric="ndcg@10")
 
@@ -372,10 +385,10 @@ def test_an_interval_the_randomization_test_does_not_confirm_is_not_a_gain():
     table = _comparison(base, tuned)
     row = table.set_index("metric").loc["mrr@10"]
     assert row["ci_low"] > 0 and row["p_value"] > 0.05
-    assert row["verdict"] == "no measurable change"
+    assert row["verdict"] == "no measurable difference"
     text = tryit.plain_verdict(table, "mrr@10", n_queries=15)
-    assert text.startswith("NO MEASURABLE CHANGE") and "does not confirm" in text
-    assert tryit.verdict_word({"ci_low": 0.01, "ci_high": 0.05}) == "better"  # no p: interval only
+    assert text.startswith("NO MEASURABLE DIFFERENCE") and "does not confirm" in text
+    assert metrics.verdict({"ci_low": 0.01, "ci_high": 0.05}) == "better"  # no p: interval only
 
 
 # --------------------------------------------------------------------------------------------------

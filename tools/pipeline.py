@@ -2,10 +2,18 @@
 
     python -m tools.pipeline run [NOTEBOOK ...]      # every lesson into build/notebooks/, results gathered
     python -m tools.pipeline record [NOTEBOOK ...]   # re-execute in place, cpu profile, metadata stripped
+    python -m tools.pipeline record --first-run      # the same from an empty model cache: cpu_first_run
+    python -m tools.pipeline times [--check]         # write every stated run time from run_times.json
 
 One function, :func:`execute`, runs a notebook with papermill for all three uses, so CI, ``make run``
 and the committed outputs go through the same code path. Build tooling, kept out of the ``helpers``
 package that learners import; the run times it measures go to ``helpers.runtimes``.
+
+``times`` writes the run times from ``notebooks/run_times.json`` alone, with ``runtimes.describe``:
+the "How long it takes" line of every notebook's header cell, and the run-time column of the tables
+between ``<!-- run-times: ... -->`` and ``<!-- /run-times -->`` in README.md and INSTRUCTORS.md.
+Each rewrite is a pure function, ``render_notebook`` / ``render_readme`` / ``render_instructors``
+(text in, text out), so ``tests/test_run_times.py`` checks agreement without writing anything.
 """
 from __future__ import annotations
 
@@ -13,8 +21,10 @@ import argparse
 import datetime as _dt
 import json
 import os
+import re
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from helpers import device, paths, profiles, results, runtimes
@@ -121,30 +131,190 @@ def run(names: list[str], profile: str | None = None) -> int:
     return 1 if failed else 0
 
 
-def record(names: list[str], profile: str = "cpu") -> int:
-    """``make record``: re-execute notebooks in place so the committed outputs are true."""
+def _load_avg() -> float | None:
+    """The 1-minute load average now (None where the platform has none, e.g. Windows)."""
+    try:
+        return round(os.getloadavg()[0], 1)
+    except (AttributeError, OSError):
+        return None
+
+
+def record(names: list[str], profile: str = "cpu", first_run: bool = False) -> int:
+    """``make record``: re-execute notebooks in place so the committed outputs are true, and store
+    each one's seconds and the load average at its end in ``run_times.json``.
+
+    ``first_run``: cpu profile from an empty model cache, stored as ``cpu_first_run`` (the time a
+    fresh clone pays, training included). When a lesson's time changed, notebook 00 runs once more
+    at the end so its run-time table shows the file as saved (its second time is not stored).
+    """
     chosen = _pick(names) if names else lessons() + solutions()
-    times = {}
+    key = profile
+    if first_run:
+        models = paths.cache_dir("models")
+        if profile != "cpu" or any(models.iterdir()):
+            raise SystemExit(f"--first-run measures the cpu profile from an empty model cache; "
+                             f"move {paths.show(models)}/ away first.")
+        key = runtimes.FIRST_RUN
+    times, loads, failed = {}, {}, []
     for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] recording {paths.show(nb)} ({profile}) ...", end=" ", flush=True)
-        secs = execute(nb, nb, profile, paths.BUILD / "results.json")
+        print(f"[{i}/{len(chosen)}] recording {paths.show(nb)} ({key}) ...", end=" ", flush=True)
+        name = nb.relative_to(NOTEBOOKS_DIR).as_posix()
+        try:
+            secs = execute(nb, nb, profile, paths.BUILD / "results.json")
+        except Exception as exc:  # papermill saved the notebook with the failing cell's error
+            failed.append(name)
+            print(f"FAILED ({type(exc).__name__}); its time is not stored", flush=True)
+            print(str(exc)[-2000:], file=sys.stderr)
+            strip(nb)
+            continue
+        times[name], loads[name] = secs, _load_avg()
         strip(nb)
-        times[str(nb.relative_to(NOTEBOOKS_DIR))] = secs
-        print(f"done in {secs:.0f} s", flush=True)
-    runtimes.save(times, profile, device.detect().summary())
+        print(f"done in {secs:.0f} s (load {loads[name]})", flush=True)
+    if times:
+        runtimes.save(times, key, device.detect().summary(), loads)
+    if failed:
+        print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    setup = NOTEBOOKS_DIR / "00_setup.ipynb"
+    if setup.exists() and any(nb.parent == NOTEBOOKS_DIR for nb in chosen):
+        print(f"re-running {paths.show(setup)} so its table shows the times just saved ...",
+              flush=True)
+        execute(setup, setup, profile, paths.BUILD / "results.json")
+        strip(setup)
     return 0
+
+
+# ---- times: every stated run time, written from run_times.json --------------------------------
+
+REGION = re.compile(r"(<!-- run-times:[^>]*-->\n)(.*?)(^<!-- /run-times -->)",
+                    re.DOTALL | re.MULTILINE)
+CELL_SPLIT = re.compile(r"(?<!\\)\|")
+NOTEBOOK_IN_CELL = re.compile(r"`(\d\d_\w+?)(?:\.ipynb)?`")
+
+
+def _notebooks(nb_dir: Path) -> list[Path]:
+    return (sorted(nb_dir.glob("[0-9][0-9]_*.ipynb"))
+            + sorted((nb_dir / "solutions").glob("[0-9][0-9]_*.ipynb")))
+
+
+def render_notebook(text: str, name: str, measured: Mapping | None = None) -> str:
+    """``text`` (a notebook's JSON) with its header's ``**How long it takes:**`` line written by
+    ``runtimes.header_line(name)``; nothing else changes. No such line: ``text`` unchanged."""
+    nb = json.loads(text)
+    line = runtimes.header_line(name, measured=measured)
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        src = cell["source"]
+        lines = src.splitlines(keepends=True) if isinstance(src, str) else list(src)
+        for i, old in enumerate(lines):
+            if old.startswith(runtimes.HEADER):
+                new = line + ("\n" if old.endswith("\n") else "")
+                if new == old:
+                    return text
+                lines[i] = new
+                cell["source"] = "".join(lines) if isinstance(src, str) else lines
+                return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    return text
+
+
+def _render_region(text: str, footnote, measured: Mapping | None) -> str:
+    """The table between the run-times markers with its "run time..." column written by
+    ``runtimes.summary``, then ``footnote(names)`` if given; other lines in the region are dropped
+    (the region holds the table and its generated footnote only)."""
+    match = REGION.search(text)
+    if not match:
+        raise ValueError("no <!-- run-times: ... --> ... <!-- /run-times --> region")
+    rows = [ln for ln in match[2].splitlines() if ln.startswith("|")]
+    header = [c.strip().lower() for c in CELL_SPLIT.split(rows[0])] if rows else []
+    col = next((i for i, c in enumerate(header) if c.startswith("run time")), None)
+    if col is None:
+        raise ValueError("the run-times table has no column whose header starts with 'run time'")
+    seen: list[str] = []
+    for r, row in enumerate(rows[2:], 2):
+        cells = CELL_SPLIT.split(row)
+        found = next((m[1] for i, c in enumerate(cells) if i != col
+                      for m in [NOTEBOOK_IN_CELL.search(c)] if m), None)
+        if found is None:
+            continue
+        name = found + ".ipynb"
+        written = ("(already run)" if name in seen
+                   else runtimes.summary(name, gpu=False, measured=measured))
+        cells[col] = f" {written} "
+        seen.append(name)
+        rows[r] = "|".join(cells)
+    body = "\n".join(rows) + "\n" + (f"\n{footnote(seen)}\n" if footnote else "")
+    return text[:match.start(2)] + body + text[match.end(2):]
+
+
+def _lessons_total(names: list[str], measured: Mapping | None) -> str:
+    measured = runtimes.load() if measured is None else measured
+    cpu = [measured[n]["cpu"]["seconds"] for n in names if "cpu" in measured.get(n, {})]
+    text = (f"Added up, the {len(cpu)} lessons' cpu-profile times above come to "
+            f"{runtimes.duration(sum(cpu))}")
+    if len(cpu) < len(names):
+        text += f" ({len(names) - len(cpu)} not measured)"
+    first = [measured[n][runtimes.FIRST_RUN]["seconds"] for n in names
+             if runtimes.FIRST_RUN in measured.get(n, {})]
+    if first and len(first) == len(names):
+        text += f"; their first-run times to about {max(1, round(sum(first) / 60))} min"
+    return text + "."
+
+
+def render_readme(text: str, measured: Mapping | None = None) -> str:
+    """README.md with its lesson table's run-time column and the total under it written from
+    ``run_times.json``."""
+    return _render_region(text, lambda names: _lessons_total(names, measured), measured)
+
+
+def render_instructors(text: str, measured: Mapping | None = None) -> str:
+    """INSTRUCTORS.md with its agenda's run-time column written from ``run_times.json`` (a notebook
+    named again in a later row reads "(already run)")."""
+    return _render_region(text, None, measured)
+
+
+def rewrite_times(root: Path | None = None, write: bool = True) -> list[Path]:
+    """``make times``: rewrite every stated run time under ``root`` (default: this repository) from
+    its ``notebooks/run_times.json``; return the files that changed (or would, ``write=False``)."""
+    root = Path(root) if root else paths.ROOT
+    nb_dir = root / "notebooks"
+    measured = json.loads((nb_dir / "run_times.json").read_text(encoding="utf-8"))
+    jobs = [(nb, lambda t, nb=nb: render_notebook(t, nb.relative_to(nb_dir).as_posix(), measured))
+            for nb in _notebooks(nb_dir)]
+    jobs += [(root / "README.md", lambda t: render_readme(t, measured)),
+             (root / "INSTRUCTORS.md", lambda t: render_instructors(t, measured))]
+    changed = []
+    for path, render in jobs:
+        old = path.read_text(encoding="utf-8")
+        new = render(old)
+        if new != old:
+            changed.append(path)
+            if write:
+                path.write_text(new, encoding="utf-8")
+    verb = "rewrote" if write else "would rewrite"
+    print(f"{verb} {len(changed)} of {len(jobs)} file(s)" + "".join(f"\n  {p}" for p in changed))
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "record"])
+    parser.add_argument("command", choices=["run", "record", "times"])
     parser.add_argument("notebooks", nargs="*", help="file names or prefixes (default: every lesson)")
     parser.add_argument("--profile", default=None, help="smoke, cpu, gpu or auto")
+    parser.add_argument("--first-run", action="store_true",
+                        help="record: from an empty model cache, stored as cpu_first_run")
+    parser.add_argument("--check", action="store_true",
+                        help="times: write nothing; exit 1 when a file disagrees with run_times.json")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="times: a copy of the repository to rewrite instead of this one")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.notebooks, args.profile)
-    return record(args.notebooks, args.profile or "cpu")
+    if args.command == "times":
+        changed = rewrite_times(args.root, write=not args.check)
+        return 1 if args.check and changed else 0
+    return record(args.notebooks, args.profile or "cpu", args.first_run)
 
 
 if __name__ == "__main__":

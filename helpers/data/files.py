@@ -333,11 +333,17 @@ def load_pairs_file(path: Path, test_path: str | os.PathLike | None, test_size: 
         test = ir_split_from_pairs(test_ds, extra_documents=train["positive"])
         train_q, train_d = ({normalize(t) for t in train["anchor"]},
                             {normalize(t) for t in train["positive"]})
-        leaks = sum(1 for a, p in zip(test_ds["anchor"], test_ds["positive"])
-                    if normalize(a) in train_q or normalize(p) in train_d)
+        shared_doc = sum(1 for p in test_ds["positive"] if normalize(p) in train_d)
+        same_query = sum(1 for a, p in zip(test_ds["anchor"], test_ds["positive"])
+                         if normalize(a) in train_q and normalize(p) not in train_d)
         split = f"given: test pairs from {Path(test_path).name}"
-        warning = (f"{leaks} test pairs share a query or document with training; run "
-                   "data.validate(train, test) to see them") if leaks else ""
+        notes = []
+        if shared_doc:
+            notes.append(f"{shared_doc} test pairs share their answering document with training")
+        if same_query:
+            notes.append(f"{same_query} test questions also appear in training with another answer")
+        warning = ("; ".join(notes) + "; run data.validate(train, test) to see them"
+                   if notes else "")
     else:
         rows = list(zip(train["anchor"], train["positive"]))
         items = [(f"d:{normalize(p)}", f"q:{normalize(a)}") for a, p in rows]

@@ -13,7 +13,9 @@ The pieces, from small to large:
 4. ``evaluate(model, split)``: a tidy table (metric, k, value); ``evaluate_per_query`` also returns
    the per-query scores; ``wide`` and ``against_thresholds`` reshape the table.
 5. ``compare(per_query_a, per_query_b)``: is model B really better than model A on these queries?
-   A paired bootstrap confidence interval and a paired randomization test, per metric.
+   A paired bootstrap confidence interval and a paired randomization test, per metric, and the
+   verdict of the workbook's one significance rule (``verdict``: both must agree), written with
+   the one formatter ``format_diff``.
 
 Definitions: trec_eval's, checked against pytrec_eval in ``tests/test_metrics.py``
 -------------------------------------------------------------------------------
@@ -66,10 +68,11 @@ from .ranking import (CHUNK_SIZE, METRICS, QUERY_CHUNK_SIZE, THRESHOLDS, Metrics
 from .retrieval import (Evaluation, SplitEmbeddings, against_thresholds, encode_split, evaluate,
                         evaluate_per_query, search, search_embeddings, split_part, top_k, truncate,
                         wide)
-from .stats import (bootstrap_ci, ci_halfwidth, compare, planned_halfwidth, randomization_p_value,
-                    verdict)
+from .stats import (ALPHA, VERDICTS, WORST_SD, Verdict, bootstrap_ci, ci_halfwidth, compare,
+                    format_diff, is_significant, planned_halfwidth, randomization_p_value, verdict)
 
 __all__ = [
+    "ALPHA", "VERDICTS", "Verdict", "WORST_SD", "format_diff", "is_significant",
     "CHUNK_SIZE", "Evaluation", "METRICS", "MetricsError", "QUERY_CHUNK_SIZE", "SplitEmbeddings",
     "THRESHOLDS", "accuracy_at_k", "against_thresholds", "average_precision_at_k", "bootstrap_ci",
     "check_ks", "ci_halfwidth", "compare", "encode_split", "evaluate", "evaluate_per_query",

@@ -1,14 +1,25 @@
 """Is model B better than model A on the same queries? Paired intervals and tests (05_evaluation).
 
 ``compare(per_query_a, per_query_b)`` gives, per metric, the mean difference, a paired bootstrap
-interval and a paired randomization test; ``bootstrap_ci``, ``randomization_p_value``,
+interval, a paired randomization test and the verdict; ``bootstrap_ci``, ``randomization_p_value``,
 ``ci_halfwidth`` and ``planned_halfwidth`` are its parts, usable on their own.
+
+The workbook's one significance rule is :func:`verdict`: a difference is called "better" (or
+"worse") only when the whole 95% paired bootstrap interval lies above (below) zero *and* the paired
+randomization test agrees (p < 0.05); anything else is "no measurable difference". Both, because
+each fails alone in a way a learner meets: on a small test set where a few queries moved, all the
+same way, the bootstrap never draws one that moved the other way and its percentile interval comes
+out too narrow, while the randomization test (which asks how often random sign flips give a mean as
+large) does not; and a p-value alone says nothing about how large the difference may be. No
+correction for many comparisons is applied by default: a lesson that tests many sizes or metrics
+at once says so and divides ``alpha`` (Bonferroni) where it matters. :func:`format_diff` is the one
+way the workbook writes a difference with its interval: ``+0.040 (+0.028 to +0.051)``.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -17,6 +28,12 @@ from .ranking import MetricsError
 if TYPE_CHECKING:
     import pandas as pd
     from numpy.typing import ArrayLike
+
+ALPHA = 0.05
+"""The significance level of the one rule (a 95% interval, p < 0.05)."""
+VERDICTS = ("better", "no measurable difference", "worse")
+"""The only three words the workbook uses for a comparison."""
+Verdict = Literal["better", "no measurable difference", "worse"]
 
 # --------------------------------------------------------------------------------------------------
 # 5. Is B better than A? Paired comparison on the same queries
@@ -72,14 +89,42 @@ def randomization_p_value(differences: ArrayLike, n_resamples: int = 2000, seed:
     return (count + 1) / (n_resamples + 1)
 
 
-def verdict(row: Mapping[str, Any] | pd.Series) -> str:
-    """Plain words for one comparison row (needs ``ci_low`` and ``ci_high`` of B minus A; introduced
-    in 07_when_to_fine_tune)."""
-    if row["ci_low"] > 0:
-        return "better, and the interval excludes zero"
-    if row["ci_high"] < 0:
-        return "worse, and the interval excludes zero"
+def verdict(row: Mapping[str, Any] | pd.Series, alpha: float = ALPHA) -> Verdict:
+    """The workbook's one significance rule, in its three words (introduced in 05_evaluation).
+
+    "better" when the whole paired bootstrap interval of B minus A (``ci_low`` .. ``ci_high``, at
+    the ``1 - alpha`` level it was computed for) lies above zero *and* the paired randomization test
+    agrees (``p_value`` < ``alpha``); "worse" when both say the opposite; "no measurable difference"
+    otherwise. A row without a ``p_value`` (None or NaN: no test was run) is judged by the interval
+    alone. Why both: see the module docstring.
+    """
+    p = row.get("p_value", None) if hasattr(row, "get") else None
+    confirmed = p is None or p != p or p < alpha
+    if row["ci_low"] > 0 and confirmed:
+        return "better"
+    if row["ci_high"] < 0 and confirmed:
+        return "worse"
     return "no measurable difference"
+
+
+def is_significant(row: Mapping[str, Any] | pd.Series, alpha: float = ALPHA) -> bool:
+    """True when :func:`verdict` calls the difference "better" or "worse"."""
+    return verdict(row, alpha) != "no measurable difference"
+
+
+def format_diff(diff: float, low: float, high: float, digits: int = 3, signed: bool = True) -> str:
+    """The one way the workbook writes an estimate with its interval (introduced in 03_fine_tuning).
+
+    ``format_diff(0.0396, 0.028, 0.051)`` is ``"+0.040 (+0.028 to +0.051)"``; with
+    ``signed=False`` (a score, not a difference) ``"0.612 (0.594 to 0.630)"``.
+
+    >>> format_diff(0.0396, 0.028, 0.051)
+    '+0.040 (+0.028 to +0.051)'
+    >>> format_diff(0.612, 0.594, 0.63, signed=False)
+    '0.612 (0.594 to 0.630)'
+    """
+    spec = f"{'+' if signed else ''}.{digits}f"
+    return f"{diff:{spec}} ({low:{spec}} to {high:{spec}})"
 
 
 def _aligned(per_query_a, per_query_b):
@@ -109,8 +154,8 @@ def compare(per_query_a: pd.DataFrame, per_query_b: pd.DataFrame,
     03_fine_tuning).
 
     Columns: metric, mean_a, mean_b, diff (B - A), ci_low / ci_high (paired bootstrap interval of
-    the difference, 95% by default), p_value (paired randomization test) and verdict (plain words,
-    from the interval). Pairing matters: both models answered the same queries, so we look at the
+    the difference, 95% by default), p_value (paired randomization test) and verdict (the one rule,
+    :func:`verdict`). Pairing matters: both models answered the same queries, so we look at the
     per-query differences rather than at two separate averages.
     """
     import pandas as pd
@@ -135,7 +180,7 @@ def compare(per_query_a: pd.DataFrame, per_query_b: pd.DataFrame,
                      "ci_low": low, "ci_high": high,
                      "p_value": randomization_p_value(differences, n_resamples, seed)})
     table = pd.DataFrame(rows)
-    table["verdict"] = [verdict(row) for _, row in table.iterrows()]
+    table["verdict"] = [verdict(row, alpha) for _, row in table.iterrows()]
     return table
 
 
@@ -149,15 +194,27 @@ def ci_halfwidth(values: ArrayLike, n_resamples: int = 2000, seed: int = 0,
     return (high - low) / 2
 
 
-def planned_halfwidth(n_queries: int, sd: float = 0.5, alpha: float = 0.05) -> float:
-    """The "±" to expect before collecting data: z * sd / sqrt(n_queries) (normal approximation).
+WORST_SD = {"paired": 1.0, "single": 0.5}
+"""The largest spread a per-query 0/1 score can have (0.5: half the queries 1, half 0) and the
+largest a paired difference of two such scores can have (1.0: each query -1 or +1, half each)."""
 
-    ``sd`` is the spread of the per-query values; 0.5 is the largest a 0/1 metric such as recall@10
-    with one relevant document can have. ``planned_halfwidth(10)`` is about 0.31,
-    ``planned_halfwidth(100)`` about 0.10.
+
+def planned_halfwidth(n_queries: int, sd: float | None = None, alpha: float = 0.05,
+                      paired: bool = True) -> float:
+    """The worst-case "±" to expect before collecting data: z * sd / sqrt(n_queries) (normal
+    approximation; introduced in 05_evaluation).
+
+    ``paired=True`` (the default) is the "±" of a *difference* between two models on the same
+    queries, the number a before/after comparison reports: each query's difference of two 0/1 scores
+    (Recall@10 with one relevant document) is -1, 0 or +1, whose spread can reach 1.0, so
+    ``planned_halfwidth(30)`` is about 0.36 and ``planned_halfwidth(100)`` about 0.20.
+    ``paired=False`` is the "±" of one model's score (spread at most 0.5): about 0.18 for 30 queries.
+    ``sd`` replaces the worst case with a spread you measured.
     """
     from statistics import NormalDist
 
     if n_queries < 1:
         raise MetricsError(f"n_queries must be 1 or more, got {n_queries!r}.")
+    if sd is None:
+        sd = WORST_SD["paired" if paired else "single"]
     return NormalDist().inv_cdf(1 - alpha / 2) * sd / math.sqrt(n_queries)

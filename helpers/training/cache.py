@@ -55,7 +55,9 @@ class Run:
 
     def summary(self) -> str:
         """One line, e.g. ``mnrl · 9,000 pairs · 1 epoch · batch 32 · lr 0.0001 · 231 s (39 pairs/s)
-        · loss 0.91 -> 0.21 · cached``."""
+        · training loss 0.91 -> 0.21 (mean of the first and last 10% of logged steps) · from
+        cache``. The loss of a single batch jumps around; the two means (:meth:`loss_trend`) say
+        whether it fell."""
         c = self.config
         s = c.get("settings", {})
         bits = [c.get("loss", "?")]
@@ -70,12 +72,24 @@ class Run:
         bits.append(f"batch {s.get('batch_size')}")
         bits.append(f"lr {s.get('learning_rate'):g}")
         bits.append(f"{self.seconds:.0f} s ({self.pairs_per_second:.0f} pairs/s)")
-        if len(self.history):
-            losses = self.history["loss"].tolist()
-            bits.append(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+        trend = self.loss_trend()
+        if trend is not None:
+            start, end, k = trend
+            bits.append(f"training loss {start:.3f} -> {end:.3f} (mean of the first and last "
+                        f"{'logged step' if k == 1 else f'{k} logged steps'})")
         if self.from_cache:
             bits.append("from cache")
         return " · ".join(bits)
+
+    def loss_trend(self, share: float = 0.1) -> tuple[float, float, int] | None:
+        """``(start, end, k)``: the mean training loss of the first and of the last ``k`` logged
+        steps, ``k`` being ``share`` of them (at least one, at most half); None without a
+        history."""
+        losses = [float(x) for x in self.history["loss"]] if len(self.history) else []
+        if not losses:
+            return None
+        k = min(max(1, round(len(losses) * share)), max(1, len(losses) // 2))
+        return sum(losses[:k]) / k, sum(losses[-k:]) / k, k
 
     def __repr__(self) -> str:  # a short repr: the model's own is pages long
         return f"Run({self.summary()})"
