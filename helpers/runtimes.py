@@ -81,7 +81,7 @@ def describe(name: str, profile: str = "cpu", *, measured: Mapping | None = None
     ``84 s (cpu profile, measured 2026-11-29 on CPU: AMD EPYC, 2 CPU cores, load 1.1)``.
 
     ``not measured`` where there is no entry (``not measured on a GPU`` for the gpu profile);
-    ``cpu_first_run`` reads ``about 8 min the first time (measured, load 1.1)``.
+    ``cpu_first_run`` reads ``9.7 min the first time (measured, load 2.8)``.
     """
     entry = _entry(name, profile, measured)
     if entry is None:
@@ -91,8 +91,7 @@ def describe(name: str, profile: str = "cpu", *, measured: Mapping | None = None
         cpu = _entry(name, "cpu", measured)
         same = cpu is not None and cpu["hardware"] == entry["hardware"]
         where = "" if same else f" on {machine(entry['hardware'])}"
-        minutes = max(1, round(entry["seconds"] / 60))
-        return f"about {minutes} min the first time (measured{where}{load_})"
+        return f"{duration(entry['seconds'])} the first time (measured{where}{load_})"
     return (f"{duration(entry['seconds'])} ({profile} profile, measured {entry['date']} "
             f"on {machine(entry['hardware'])}{load_})")
 

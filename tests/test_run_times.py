@@ -68,12 +68,12 @@ def test_describe_says_what_was_not_measured(fake):
 
 def test_first_run_time(fake):
     assert runtimes.describe("03_fine_tuning.ipynb", runtimes.FIRST_RUN) == (
-        "about 8 min the first time (measured, load 1.9)")
+        "7.8 min the first time (measured, load 1.9)")
     other = {"03_fine_tuning.ipynb": {**FAKE["03_fine_tuning.ipynb"],
                                       "cpu_first_run": {"seconds": 30.0, "hardware": T4,
                                                         "date": "2026-11-28"}}}
     assert runtimes.describe("03_fine_tuning.ipynb", runtimes.FIRST_RUN, measured=other) == (
-        "about 1 min the first time (measured on Tesla T4, Colab)")
+        "30 s the first time (measured on Tesla T4, Colab)")
 
 
 @pytest.mark.parametrize("seconds, written", [(0.4, "0 s"), (84.4, "84 s"), (119.4, "119 s"),
@@ -89,7 +89,7 @@ def test_header_line_for_a_lesson_and_a_solution(fake):
         "not measured on a GPU.")
     assert runtimes.header_line("03_fine_tuning.ipynb") == (
         f"**How long it takes:** 2.8 min (cpu profile, measured 2026-11-29 {CPU_HERE}, load 0.4); "
-        "about 8 min the first time (measured, load 1.9); "
+        "7.8 min the first time (measured, load 1.9); "
         "41 s (gpu profile, measured 2026-11-30 on Tesla T4, Colab, load 0.2).")
     assert runtimes.header_line("solutions/03_fine_tuning_solutions.ipynb") == (
         f"**How long it takes:** 6.7 min (cpu profile, measured 2026-11-27 {CPU_HERE}); "
