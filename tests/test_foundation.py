@@ -104,6 +104,7 @@ def test_offline_is_decided_fast(monkeypatch):
     def refuse(*a, **k):
         raise OSError("no network")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # CI sets both: test the socket path
     monkeypatch.setattr(socket, "create_connection", refuse)
     t0 = time.perf_counter()
     assert network.is_online(refresh=True) is False
