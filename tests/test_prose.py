@@ -208,3 +208,17 @@ def test_the_readme_headline_results_are_in_the_lessons_outputs():
     lost = [f"{sign}{written}: ...{context}..." for written, sign, value, decimals, pct, context
             in prose_numbers(block) if not matches(values, sign, value, decimals, pct)]
     assert not lost, "README numbers that no lesson output shows:\n" + "\n".join(lost)
+
+
+DURATION = re.compile(r"(?<![\w.,])(\d{2,4})\s?(?:s|ms|seconds|pairs/s)\b")
+
+
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=rel)
+def test_times_in_the_prose_are_in_its_outputs(path):
+    """Whole-number durations and rates ("207 s", "36 pairs/s") drift between recordings too: each
+    must be one the notebook's outputs show."""
+    values = output_values(outputs_of(path))
+    lost = [f"cell {i}: {m[0]}" for i, md in markdown_cells(path)
+            for m in DURATION.finditer(IGNORED.sub(lambda x: " " * len(x[0]), md))
+            if not matches(values, "", float(m[1]), 0, False)]
+    assert not lost, f"{rel(path)}: durations no output shows: {lost}"
