@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import metrics
-from .errors import InputError
+from .errors import InputError, check_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,9 +78,7 @@ def _is_run(model_or_run):
 
 
 def _check_k(k, name="k"):
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ExploreError(f"{name} must be a whole number of 1 or more, got {k!r}.")
-    return int(k)
+    return check_whole(k, name, ExploreError)
 
 
 def _check_embeddings(embeddings, corpus):

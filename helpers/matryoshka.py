@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from . import metrics
-from .errors import InputError
+from .errors import InputError, check_whole
 
 if TYPE_CHECKING:
     import datasets
@@ -188,16 +188,11 @@ def scores_by_dims(embeddings: Mapping[str, SplitEmbeddings],
 # What each size costs: storage and search time
 # --------------------------------------------------------------------------------------------------
 
-def _check_whole(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise MatryoshkaError(f"{name} must be a whole number of 1 or more, got {value!r}.")
-
-
 def random_unit_vectors(n: int, dims: int = 384, seed: int = 0) -> np.ndarray:
     """``n`` random float32 vectors of length 1, a stand-in corpus for timing searches (introduced
     in 04_matryoshka)."""
-    _check_whole("n", n)
-    _check_whole("dims", dims)
+    check_whole(n, "n", MatryoshkaError)
+    check_whole(dims, "dims", MatryoshkaError)
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((int(n), int(dims)), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -231,7 +226,7 @@ def storage_table(dims: int | Sequence[int] = DIMS, n_vectors: int = 1_000_000,
     """
     import pandas as pd
 
-    _check_whole("n_vectors", n_vectors)
+    check_whole(n_vectors, "n_vectors", MatryoshkaError)
     precisions = [precisions] if isinstance(precisions, str) else list(precisions)
     unknown = [p for p in precisions if p not in PRECISIONS]
     if unknown or not precisions:
@@ -273,7 +268,7 @@ def search_times(query_emb: np.ndarray, corpus_emb: np.ndarray, dims: int | Sequ
     if queries.shape[1] != corpus.shape[1]:
         raise MatryoshkaError(f"Queries have {queries.shape[1]} numbers but documents "
                               f"{corpus.shape[1]}: encode both with the same model.")
-    _check_whole("repeats", repeats)
+    check_whole(repeats, "repeats", MatryoshkaError)
     rows = []
     for d in _check_dims(dims, full=corpus.shape[1]):
         q, c = metrics.truncate(queries, d), metrics.truncate(corpus, d)
@@ -307,7 +302,7 @@ def step_seconds(loss: torch.nn.Module, batch: datasets.Dataset, repeats: int = 
     if columns[:2] != ["anchor", "positive"] or len(batch) < 2:
         raise MatryoshkaError("batch must be a datasets.Dataset of at least 2 rows with columns anchor, "
                               "positive[, negative], e.g. ds.train.select(range(32)).")
-    _check_whole("repeats", repeats)
+    check_whole(repeats, "repeats", MatryoshkaError)
     features = [model.preprocess(list(batch[column])) for column in columns]
     features = [{k: v.to(model.device) if torch.is_tensor(v) else v for k, v in f.items()}
                 for f in features]

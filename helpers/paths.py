@@ -15,14 +15,15 @@ BUILD = ROOT / "build"
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def lessons() -> list[Path]:
-    """The numbered lesson notebooks, in order (``notebooks/0N_*.ipynb``)."""
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+def lessons(folder: Path | None = None) -> list[Path]:
+    """The numbered lesson notebooks, in order (``notebooks/0N_*.ipynb``; ``folder`` instead of
+    ``notebooks/``, e.g. a copy of the repository)."""
+    return sorted((folder or NOTEBOOKS).glob("[0-9][0-9]_*.ipynb"))
 
 
-def solutions() -> list[Path]:
+def solutions(folder: Path | None = None) -> list[Path]:
     """The worked solutions, in order (``notebooks/solutions/0N_*_solutions.ipynb``)."""
-    return sorted((NOTEBOOKS / "solutions").glob("[0-9][0-9]_*.ipynb"))
+    return sorted(((folder or NOTEBOOKS) / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
 
 def cache_dir(*parts: str) -> Path:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import quiet
-from .errors import InputError
+from .errors import InputError, check_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,12 +30,6 @@ if TYPE_CHECKING:
 
 class TokenError(InputError):
     """Bad input to a token function; the message says how to fix it."""
-
-
-def _whole(k, name="k"):
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise TokenError(f"{name} must be a whole number of 1 or more, got {k!r}.")
-    return int(k)
 
 
 def token_lengths(model: SentenceTransformer, texts: Iterable[str], sample: int | None = None,
@@ -129,7 +123,7 @@ def unknown_word_share(model: SentenceTransformer | PreTrainedTokenizerBase,
     word once (the vocabulary of the texts); ``distinct=False`` counts every occurrence (the running
     text). ``texts``: a list of strings, a dict's values, or one string.
     """
-    min_pieces = _whole(min_pieces, "min_pieces")
+    min_pieces = check_whole(min_pieces, "min_pieces", TokenError)
     pieces, counts = _word_pieces(model, texts)
     if distinct:
         return sum(len(p) >= min_pieces for p in pieces.values()) / len(pieces)
@@ -148,12 +142,13 @@ def split_words(model: SentenceTransformer | PreTrainedTokenizerBase,
     """
     import pandas as pd
 
-    min_pieces = _whole(min_pieces, "min_pieces")
+    min_pieces = check_whole(min_pieces, "min_pieces", TokenError)
     pieces, counts = _word_pieces(model, texts)
     rows = [{"word": w, "count": counts[w], "pieces": " ".join(p), "n_pieces": len(p)}
             for w, p in pieces.items() if len(p) >= min_pieces]
     rows.sort(key=lambda r: (-r["count"], -r["n_pieces"], r["word"]))
-    return pd.DataFrame(rows[: _whole(top, "top")], columns=["word", "count", "pieces", "n_pieces"])
+    return pd.DataFrame(rows[: check_whole(top, "top", TokenError)],
+                        columns=["word", "count", "pieces", "n_pieces"])
 
 
 # --------------------------------------------------------------------------------------------------

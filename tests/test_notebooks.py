@@ -13,8 +13,8 @@ import tomllib
 from helpers import paths
 from tools import pipeline
 
-LESSONS = pipeline.lessons()
-ALL = LESSONS + pipeline.solutions()
+LESSONS = paths.lessons()
+ALL = LESSONS + paths.solutions()
 IDS = [str(p.relative_to(pipeline.NOTEBOOKS_DIR)) for p in ALL]
 REPO_URL = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 MACHINE_PATH = re.compile(r"/(root|work|tmp|home|Users|content)/")

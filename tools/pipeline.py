@@ -30,8 +30,6 @@ from pathlib import Path
 from helpers import device, paths, profiles, results, runtimes
 
 NOTEBOOKS_DIR = paths.NOTEBOOKS
-lessons = paths.lessons
-solutions = paths.solutions
 
 
 def execute(source: Path, output: Path, profile: str | None = None, results: Path | None = None,
@@ -83,14 +81,14 @@ def strip(path: Path) -> None:
 
 def _pick(names: list[str]) -> list[Path]:
     if not names:
-        return lessons()
+        return paths.lessons()
     chosen = []
     for name in names:
         p = Path(name)
         if not p.exists():
             p = NOTEBOOKS_DIR / name
         if not p.exists():
-            matches = [nb for nb in lessons() + solutions() if nb.name.startswith(name)]
+            matches = [nb for nb in paths.lessons() + paths.solutions() if nb.name.startswith(name)]
             if not matches:
                 raise SystemExit(f"No notebook matches {name!r}.")
             p = matches[0]
@@ -147,7 +145,7 @@ def record(names: list[str], profile: str = "cpu", first_run: bool = False) -> i
     fresh clone pays, training included). When a lesson's time changed, notebook 00 runs once more
     at the end so its run-time table shows the file as saved (its second time is not stored).
     """
-    chosen = _pick(names) if names else lessons() + solutions()
+    chosen = _pick(names) if names else paths.lessons() + paths.solutions()
     key = profile
     if first_run:
         models = paths.cache_dir("models")
@@ -190,11 +188,6 @@ REGION = re.compile(r"(<!-- run-times:[^>]*-->\n)(.*?)(^<!-- /run-times -->)",
                     re.DOTALL | re.MULTILINE)
 CELL_SPLIT = re.compile(r"(?<!\\)\|")
 NOTEBOOK_IN_CELL = re.compile(r"`(\d\d_\w+?)(?:\.ipynb)?`")
-
-
-def _notebooks(nb_dir: Path) -> list[Path]:
-    return (sorted(nb_dir.glob("[0-9][0-9]_*.ipynb"))
-            + sorted((nb_dir / "solutions").glob("[0-9][0-9]_*.ipynb")))
 
 
 def render_notebook(text: str, name: str, measured: Mapping | None = None) -> str:
@@ -280,7 +273,7 @@ def rewrite_times(root: Path | None = None, write: bool = True) -> list[Path]:
     nb_dir = root / "notebooks"
     measured = json.loads((nb_dir / "run_times.json").read_text(encoding="utf-8"))
     jobs = [(nb, lambda t, nb=nb: render_notebook(t, nb.relative_to(nb_dir).as_posix(), measured))
-            for nb in _notebooks(nb_dir)]
+            for nb in paths.lessons(nb_dir) + paths.solutions(nb_dir)]
     jobs += [(root / "README.md", lambda t: render_readme(t, measured)),
              (root / "INSTRUCTORS.md", lambda t: render_instructors(t, measured))]
     changed = []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,8 +49,7 @@ class MetricsError(InputError):
 
 def _top(ranked_ids, k):
     """The first k ids of a ranking, after checking k and that no id appears twice."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise MetricsError(f"k must be a whole number of 1 or more, got {k!r}.")
+    k = check_whole(k, "k", MetricsError)
     top = list(ranked_ids)[:k]
     if len(set(top)) != len(top):
         raise MetricsError("The ranking lists a document twice; a ranking holds each document "
