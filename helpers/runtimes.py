@@ -37,16 +37,18 @@ def load() -> dict:
 
 
 def save(times: Mapping[str, float], profile: str, hardware: str,
-         load_avg: Mapping[str, float | None] | float | None = None) -> None:
+         load_avg: Mapping[str, float | None] | float | None = None, *,
+         date: str | None = None) -> None:
     """Store measured ``{notebook: seconds}`` for ``profile`` on ``hardware`` (keeps the others).
 
     ``load_avg``: the 1-minute load average at the end of each notebook's run, ``{notebook: load}``
-    (or one number for all); stored as ``load_avg`` where known.
+    (or one number for all); stored as ``load_avg`` where known. ``date``: the day it was measured
+    (default today; ``gpu-check --merge`` keeps the day of a run on a lent GPU machine).
     """
     measured = load()
     for name, secs in times.items():
         entry = {"seconds": round(secs, 1), "hardware": hardware,
-                 "date": _dt.date.today().isoformat()}
+                 "date": date or _dt.date.today().isoformat()}
         load_ = load_avg.get(name) if isinstance(load_avg, Mapping) else load_avg
         if load_ is not None:
             entry["load_avg"] = round(float(load_), 1)

@@ -4,16 +4,33 @@
     python -m tools.pipeline record [NOTEBOOK ...]   # re-execute in place, cpu profile, metadata stripped
     python -m tools.pipeline record --first-run      # the same from an empty model cache: cpu_first_run
     python -m tools.pipeline times [--check]         # write every stated run time from run_times.json
+    python -m tools.pipeline gpu-check [NOTEBOOK ...]  # gpu profile into build/gpu/, timed, on a GPU
 
-One function, :func:`execute`, runs a notebook with papermill for all three uses, so CI, ``make run``
-and the committed outputs go through the same code path. Build tooling, kept out of the ``helpers``
-package that learners import; the run times it measures go to ``helpers.runtimes``.
+One function, :func:`execute`, runs a notebook with papermill for all these uses, so CI,
+``make run``, the committed outputs and the GPU check go through the same code path. Build tooling,
+kept out of the ``helpers`` package that learners import; the run times it measures go to
+``helpers.runtimes``.
 
 ``times`` writes the run times from ``notebooks/run_times.json`` alone, with ``runtimes.describe``:
 the "How long it takes" line of every notebook's header cell, and the run-time column of the tables
 between ``<!-- run-times: ... -->`` and ``<!-- /run-times -->`` in README.md and INSTRUCTORS.md.
 Each rewrite is a pure function, ``render_notebook`` / ``render_readme`` / ``render_instructors``
 (text in, text out), so ``tests/test_run_times.py`` checks agreement without writing anything.
+
+``gpu-check`` executes the lessons one at a time in the gpu profile (WORKBOOK_PROFILE=gpu, as
+``record`` sets cpu) into build/gpu/, never in place, and prints each notebook's seconds as it goes,
+then a table (seconds, ok / FAILED / TIMEOUT / SKIPPED, GPU, precision, load average, models
+trained) and whether the model cache (data/cache/models/) was cold: a cold cache means the times
+include the training that later runs reuse. It goes on past a failing notebook and exits 1 if any
+did not pass; it refuses (exit 2) when torch sees no CUDA GPU, unless --allow-cpu.
+Stored in run_times.json (gpu profile, hardware = the GPU's summary line) after each notebook that
+passed: on a CUDA GPU by default (--no-save: nothing), without one only with --save (the hardware
+then says CPU); never for another --profile. build/gpu/gpu_check.json holds the same rows, written
+after every notebook; --merge FILE stores such a file's times here (a run on a lent machine whose
+tree is thrown away). Then ``times`` writes them into the headers, README and INSTRUCTORS, and
+``record 00_setup`` refreshes notebook 00's committed run-time table.
+--budget (default 540 s) keeps a run inside a 10-minute slot: no notebook starts once it is spent,
+and a cell still running when it runs out fails its notebook (TIMEOUT); 0 means no limit.
 """
 from __future__ import annotations
 
@@ -182,6 +199,161 @@ def record(names: list[str], profile: str = "cpu", first_run: bool = False) -> i
     return 0
 
 
+# ---- gpu-check: every lesson in the gpu profile on a GPU, timed --------------------------------
+
+GPU_OUT = paths.BUILD / "gpu"
+GPU_SUMMARY = "gpu_check.json"
+GPU_BUDGET = 540.0   # seconds: a whole check fits a 10-minute slot on a lent GPU machine
+MIN_START = 20.0     # seconds of budget a notebook needs to be worth starting
+NO_GPU = ("gpu-check: torch sees no CUDA GPU here (torch.cuda.is_available() is False); run it on "
+          "a GPU machine, or add --allow-cpu to test the plumbing (times are then not stored "
+          "unless --save).")
+
+
+def _stores(profile: str, kind: str, save: bool | None) -> bool:
+    """Whether gpu-check stores its times: gpu profile only; ``save`` None: only when measured on
+    a CUDA GPU; True: also on a CPU; False: never."""
+    return profile == "gpu" and (save if save is not None else kind == "cuda")
+
+
+def _cached_runs() -> set[str]:
+    """The trained models in the cache (``fine_tune`` writes ``data/cache/models/<key>/``; a
+    folder whose name starts with a dot is a half-written one)."""
+    return {p.name for p in paths.cache_dir("models").iterdir()
+            if p.is_dir() and not p.name.startswith(".")}
+
+
+def _cache_line(at_start: int, trained: int) -> str:
+    where = paths.show(paths.cache_dir("models")) + "/"
+    if not at_start:
+        return (f"model cache {where}: cold at the start (empty), so these times include the "
+                f"training; {trained} model(s) trained and cached now")
+    return (f"model cache {where}: warm at the start ({at_start} cached run(s), reused where they "
+            f"match); {trained} model(s) trained now")
+
+
+def _gpu_table(rows: list[dict], info) -> str:
+    gpu = runtimes.machine(info.summary())
+    head = ["notebook", "seconds", "status", "GPU", "precision", "load", "trained"]
+    body = [[r["notebook"], "-" if r["seconds"] is None else f"{r['seconds']:.1f}", r["status"],
+             gpu, info.precision, "-" if r["load_avg"] is None else f"{r['load_avg']:.1f}",
+             "-" if r["trained"] is None else str(r["trained"])] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    right = {1, 5, 6}
+    fmt = lambda cells: "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, body)])
+
+
+def gpu_check(names: list[str], profile: str = "gpu", allow_cpu: bool = False,
+              save: bool | None = None, budget: float = GPU_BUDGET,
+              out_dir: Path | None = None) -> int:
+    """``python -m tools.pipeline gpu-check``: execute lessons in the gpu profile into build/gpu/,
+    one at a time, and time them; 0 when all passed, 1 when one did not, 2 when refused."""
+    profile = profiles.resolve(profile)
+    if save and profile != "gpu":
+        print(f"gpu-check: --save stores gpu-profile times; this run uses the {profile} profile "
+              "(drop --save or --profile).", file=sys.stderr)
+        return 2
+    info = device.detect()
+    if info.kind != "cuda" and not allow_cpu:
+        print(NO_GPU, file=sys.stderr)
+        return 2
+    out_dir = Path(out_dir or GPU_OUT).resolve()
+    nb_dir = Path(NOTEBOOKS_DIR).resolve()
+    if out_dir == nb_dir or nb_dir in out_dir.parents:
+        print(f"gpu-check: --out {paths.show(out_dir)} lies in the notebooks; executed copies go "
+              "elsewhere (default build/gpu/), never over the sources.", file=sys.stderr)
+        return 2
+    chosen = _pick(names)
+    store = _stores(profile, info.kind, save)
+    hardware = info.summary()
+    before_all = _cached_runs()
+    summary = {"profile": profile, "kind": info.kind, "hardware": hardware, "gpu": info.name,
+               "precision": info.precision, "budget_s": budget or None,
+               "cache_cold": not before_all, "cached_runs_at_start": len(before_all),
+               "stored": store, "notebooks": []}
+    rows = summary["notebooks"]
+    summary_path = out_dir / GPU_SUMMARY
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"gpu-check: {len(chosen)} notebook(s), {profile} profile, into {paths.show(out_dir)}/ "
+          f"on {hardware}" + (f"; budget {budget:.0f} s" if budget else ""), flush=True)
+    print(f"model cache {paths.show(paths.cache_dir('models'))}/: "
+          + (f"{len(before_all)} cached run(s)" if before_all else "cold (empty)"), flush=True)
+    start = time.perf_counter()
+    for i, nb in enumerate(chosen, 1):
+        name = nb.relative_to(NOTEBOOKS_DIR).as_posix()
+        row = {"notebook": name, "seconds": None, "status": "SKIPPED", "load_avg": None,
+               "trained": None, "date": _dt.date.today().isoformat()}
+        left = budget - (time.perf_counter() - start) if budget else None
+        if left is not None and left < MIN_START:
+            print(f"[{i}/{len(chosen)}] {name}: SKIPPED, the {budget:.0f} s budget is spent",
+                  flush=True)
+            rows.append(row)
+            continue
+        print(f"[{i}/{len(chosen)}] {name} ...", end=" ", flush=True)
+        before = _cached_runs()
+        t0 = time.perf_counter()
+        try:
+            secs = execute(nb, out_dir / name, profile, out_dir / "results.json",
+                           timeout=int(left) if left is not None else 3600)
+            row["status"] = "ok"
+        except Exception as exc:  # papermill saved the copy with the failing cell's error
+            secs = time.perf_counter() - t0
+            row["status"] = "TIMEOUT" if "timeout" in type(exc).__name__.lower() else "FAILED"
+            print(f"{row['status']} ({type(exc).__name__}): see {paths.show(out_dir / name)}",
+                  flush=True)
+            print(str(exc)[-2000:], file=sys.stderr)
+        row.update(seconds=round(secs, 1), load_avg=_load_avg(),
+                   trained=len(_cached_runs() - before), date=_dt.date.today().isoformat())
+        rows.append(row)
+        if row["status"] == "ok" and store:  # stored at once: a run killed later keeps it
+            runtimes.save({name: secs}, profile, hardware, {name: row["load_avg"]})
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        elapsed = time.perf_counter() - start
+        print(f"{row['status']} in {secs:.0f} s · {row['trained']} model(s) trained · load "
+              f"{row['load_avg']} · {runtimes.duration(elapsed)} elapsed", flush=True)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    trained = len(_cached_runs() - before_all)
+    passed = [r for r in rows if r["status"] == "ok"]
+    total = time.perf_counter() - start
+    print(f"\ngpu-check, {profile} profile, on {hardware}")
+    print(_cache_line(len(before_all), trained))
+    print(_gpu_table(rows, info))
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("FAILED", "TIMEOUT", "SKIPPED")}
+    print(f"{len(passed)} of {len(rows)} passed in {runtimes.duration(total)}"
+          + "".join(f"; {n} {s}" for s, n in counts.items() if n))
+    print(f"executed copies and {GPU_SUMMARY}: {paths.show(out_dir)}/")
+    if store and passed:
+        print(f"stored in {paths.show(runtimes.RUN_TIMES)} ({profile} profile): "
+              f"{len(passed)} notebook(s). Next: python -m tools.pipeline times (headers, README, "
+              "INSTRUCTORS), python -m tools.pipeline record 00_setup (notebook 00's table).")
+    elif not store:
+        why = ("--no-save" if save is False else f"the {profile} profile" if profile != "gpu"
+               else "no CUDA GPU (--save stores it anyway)")
+        print(f"not stored in {paths.show(runtimes.RUN_TIMES)}: {why}.")
+    return 0 if len(passed) == len(rows) else 1
+
+
+def merge_gpu_check(path: Path, save: bool | None = None) -> int:
+    """``gpu-check --merge FILE``: store the times of the notebooks that passed in an earlier
+    run's gpu_check.json (e.g. fetched from a lent GPU machine), with that run's hardware and
+    dates; the same rule as the run itself decides whether they are stored."""
+    summary = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not _stores(summary["profile"], summary["kind"], save):
+        print(f"gpu-check --merge: {paths.show(path)} is a {summary['profile']}-profile run on "
+              f"{summary['kind']}; only gpu-profile runs on a CUDA GPU are stored (--save stores "
+              "a gpu-profile run made without one).", file=sys.stderr)
+        return 2
+    passed = [r for r in summary["notebooks"] if r["status"] == "ok"]
+    for r in passed:
+        runtimes.save({r["notebook"]: r["seconds"]}, summary["profile"], summary["hardware"],
+                      {r["notebook"]: r.get("load_avg")}, date=r.get("date"))
+    print(f"stored {len(passed)} {summary['profile']}-profile time(s) from {paths.show(path)} in "
+          f"{paths.show(runtimes.RUN_TIMES)} ({runtimes.machine(summary['hardware'])})")
+    return 0
+
+
 # ---- times: every stated run time, written from run_times.json --------------------------------
 
 REGION = re.compile(r"(<!-- run-times:[^>]*-->\n)(.*?)(^<!-- /run-times -->)",
@@ -292,16 +464,39 @@ def rewrite_times(root: Path | None = None, write: bool = True) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "record", "times"])
+    parser.add_argument("command", choices=["run", "record", "times", "gpu-check"])
     parser.add_argument("notebooks", nargs="*", help="file names or prefixes (default: every lesson)")
-    parser.add_argument("--profile", default=None, help="smoke, cpu, gpu or auto")
+    parser.add_argument("--profile", default=None,
+                        help="smoke, cpu, gpu or auto (gpu-check: gpu; another one, e.g. smoke "
+                             "with --allow-cpu, checks the plumbing and is never stored)")
     parser.add_argument("--first-run", action="store_true",
                         help="record: from an empty model cache, stored as cpu_first_run")
     parser.add_argument("--check", action="store_true",
                         help="times: write nothing; exit 1 when a file disagrees with run_times.json")
     parser.add_argument("--root", type=Path, default=None,
                         help="times: a copy of the repository to rewrite instead of this one")
+    parser.add_argument("--allow-cpu", action="store_true",
+                        help="gpu-check: run even when torch sees no CUDA GPU (to test the "
+                             "plumbing); its times are stored only with --save")
+    parser.add_argument("--save", action=argparse.BooleanOptionalAction, default=None,
+                        help="gpu-check: store the gpu-profile times in notebooks/run_times.json "
+                             "(default: only when run on a CUDA GPU); --no-save stores nothing")
+    parser.add_argument("--budget", type=float, default=GPU_BUDGET, metavar="SECONDS",
+                        help="gpu-check: wall time for all notebooks (default %(default).0f): none "
+                             "starts once it is spent, a cell running past it fails its notebook "
+                             "(TIMEOUT); 0: no limit")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="gpu-check: where the executed copies, results.json and "
+                             f"{GPU_SUMMARY} go (default build/gpu)")
+    parser.add_argument("--merge", type=Path, default=None, metavar="FILE",
+                        help=f"gpu-check: run nothing; store the times of an earlier run's "
+                             f"{GPU_SUMMARY} (e.g. from a lent GPU machine) in run_times.json")
     args = parser.parse_args(argv)
+    if args.command == "gpu-check":
+        if args.merge:
+            return merge_gpu_check(args.merge, args.save)
+        return gpu_check(args.notebooks, args.profile or "gpu", args.allow_cpu, args.save,
+                         args.budget, args.out)
     if args.command == "run":
         return run(args.notebooks, args.profile)
     if args.command == "times":
