@@ -8,9 +8,10 @@ One module per idea, each introduced by one lesson and reused by the others:
   (hide library chatter), ``errors`` (``WorkbookError``, the base of every error we raise);
 * 02_training_data: ``data`` (bundled datasets, your pair files, validation, hard-negative mining);
 * 03_fine_tuning: ``training`` (``fine_tune`` over the Trainer, with a cache);
-* 04_matryoshka: ``matryoshka``; 05_evaluation: ``metrics`` (ranking metrics, search, paired
-  comparison) and ``explore``; 06_try_it_yourself: ``tryit``; 07_when_to_fine_tune: ``curves``
-  (learning curves) and ``costs`` (time and money); ``plots`` draws for all of them.
+* 04_matryoshka: ``matryoshka`` and ``ui`` (widgets that work in JupyterLab and Colab, also in 05
+  and 06); 05_evaluation: ``metrics`` (ranking metrics, search, paired comparison) and ``explore``;
+  06_try_it_yourself: ``tryit``; 07_when_to_fine_tune: ``curves`` (learning curves) and ``costs``
+  (time and money); ``plots`` draws for all of them.
 
 Import what you need: ``from helpers import device, models, data``. Importing opens no network
 connection: ``profiles.start`` (the first call of every lesson) decides that, once.
