@@ -115,16 +115,27 @@ def per_query_scores(model: SentenceTransformer, split: IRSplit, ks: Sequence[in
     ``data/cache/curves/`` and read back next time instead of encoding the split again.
     """
     path = _scores_path(model_key, split, ks) if model_key else None
-    if cache and path is not None and path.exists():
-        return pd.read_csv(path, dtype={"qid": str}).set_index("qid")
+    if cache and path is not None:
+        stored = paths.read_cache(path, lambda p: _read_scores(p, split))
+        if stored is not None:
+            return stored
     scores = metrics.evaluate_per_query(model, split, ks=ks, show_progress_bar=False).per_query
     scores = scores.copy()
     scores.index = scores.index.astype(str)
     scores.index.name = "qid"
     if cache and path is not None:
-        tmp = path.with_suffix(".tmp")
-        scores.to_csv(tmp)
-        tmp.replace(path)
+        paths.write_atomic(path, scores.to_csv())
+    return scores
+
+
+def _read_scores(path: Path, split: IRSplit) -> pd.DataFrame:
+    """The cached per-query table at ``path``; raises ``ValueError`` when it is not one row of
+    numbers per query of ``split``."""
+    scores = pd.read_csv(path, dtype={"qid": str}, encoding="utf-8").set_index("qid")
+    if sorted(scores.index) != sorted(str(q) for q in split.queries):
+        raise ValueError("its rows are not the split's queries")
+    if not len(scores.columns) or not all(pd.api.types.is_numeric_dtype(t) for t in scores.dtypes):
+        raise ValueError("it holds no metric columns or a column that is not numbers")
     return scores
 
 

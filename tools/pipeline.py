@@ -114,7 +114,9 @@ def _pick(names: list[str]) -> list[Path]:
 
 
 def run(names: list[str], profile: str | None = None) -> int:
-    """``make run``: execute lessons into build/notebooks/, gather results, print a summary."""
+    """``make run``: execute lessons into build/notebooks/, gather results, print a summary. A
+    notebook that fails keeps its last good numbers in results.json / results.md, marked "FAILED
+    on <today>; numbers below from <their date>" (``results.mark_failed``)."""
     profile = profiles.resolve(profile or "auto")
     out_dir = paths.BUILD / "notebooks"
     res_path = paths.BUILD / "results.json"
@@ -129,16 +131,17 @@ def run(names: list[str], profile: str | None = None) -> int:
             print(f"done in {secs:.0f} s", flush=True)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
             failed.append(nb.name)
-            print(f"FAILED ({type(exc).__name__}): see {paths.show(out_dir / nb.name)}", flush=True)
+            # its entry is marked at once, so its last good numbers are never shown as current
+            results.mark_failed(nb.stem, res_path)
+            print(f"FAILED ({type(exc).__name__}): see {paths.show(out_dir / nb.name)}; its "
+                  f"numbers in {paths.show(res_path)} are marked as failed", flush=True)
             print(str(exc)[-2000:], file=sys.stderr)
-    everything = results.load(res_path)
-    everything["_run_times"] = {"profile": profile, "date": _dt.date.today().isoformat(),
-                                "hardware": device.detect().summary(),
-                                "numbers": {k: round(v, 1) for k, v in times.items()}}
-    res_path.parent.mkdir(parents=True, exist_ok=True)
-    res_path.write_text(json.dumps(everything, indent=2, sort_keys=True), encoding="utf-8")
+    run_times = {"profile": profile, "date": _dt.date.today().isoformat(),
+                 "hardware": device.detect().summary(),
+                 "numbers": {k: round(v, 1) for k, v in times.items()}}
+    everything = results.update(lambda e: e.__setitem__("_run_times", run_times), res_path)
     md = paths.BUILD / "results.md"
-    md.write_text(results.to_markdown(everything), encoding="utf-8")
+    paths.write_atomic(md, results.to_markdown(everything))
     total = sum(times.values())
     print(f"\n{len(times)} notebook(s) ran in {total / 60:.1f} min; {len(failed)} failed.")
     print(f"Executed notebooks: {paths.show(out_dir)}/")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -135,28 +134,55 @@ def build_icd10cm(test_size: float, seed: int) -> dict:
 
 
 def load_icd10cm(test_size: float, seed: int) -> Bundle:
-    """The ICD-10-CM bundle, from the cache when it is there and current, else built and cached."""
+    """The ICD-10-CM bundle, from the cache when it is there, current and sound, else built and
+    cached (a cache file that cannot be read or has the wrong shape is rebuilt, with one line
+    saying why: :func:`helpers.paths.read_cache`)."""
     fingerprint = {"package": icd10cm_version(), "builder": ICD10CM_BUILDER_VERSION,
                    "seed": seed, "test_size": round(float(test_size), 6)}
     key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
     path = paths.cache_dir("datasets") / f"icd10cm-{key}.json"
-    built = None
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-            if stored.get("fingerprint") == fingerprint:
-                built = stored
-        except (json.JSONDecodeError, OSError):
-            built = None
+    built = paths.read_cache(path, lambda p: _read_icd10cm_cache(p, fingerprint))
     if built is None:
         built = build_icd10cm(test_size, seed)
         built["fingerprint"] = fingerprint
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(built, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        paths.write_atomic(path, json.dumps(built, ensure_ascii=False))
     info = dict(built["info"], cache=paths.show(path))
     test = IRSplit(**built["test"])
     return Bundle("icd10cm", make_dataset(built["train"]), test, info, list(built["train_corpus"]))
+
+
+def _read_icd10cm_cache(path: Path, fingerprint: dict) -> dict:
+    """The cached ICD-10-CM bundle at ``path``; raises ``DataError`` saying what is wrong when it
+    was built from other inputs or its shape is not the one :func:`build_icd10cm` writes."""
+    stored = json.loads(path.read_bytes().decode("utf-8"))
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            raise DataError(what)
+
+    def texts(value, n=None) -> bool:
+        return (isinstance(value, list) and all(isinstance(v, str) for v in value)
+                and (n is None or len(value) == n))
+
+    def text_map(value) -> bool:
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+    check(isinstance(stored, dict), f"a JSON {type(stored).__name__}, not an object")
+    check(stored.get("fingerprint") == fingerprint, "built from another package version, "
+          "builder, seed or test_size")
+    train, test = stored.get("train"), stored.get("test")
+    check(isinstance(train, dict) and texts(train.get("anchor"))
+          and texts(train.get("positive"), len(train["anchor"])),
+          "'train' is not two equally long lists of texts (anchor, positive)")
+    check(texts(stored.get("train_corpus")), "'train_corpus' is not a list of texts")
+    check(isinstance(test, dict) and set(test) == {"queries", "corpus", "qrels"}
+          and text_map(test["queries"]) and text_map(test["corpus"])
+          and isinstance(test["qrels"], dict)
+          and all(isinstance(r, dict) and all(isinstance(v, int) for v in r.values())
+                  for r in test["qrels"].values()),
+          "'test' is not queries, corpus (texts) and qrels (relevance numbers)")
+    check(isinstance(stored.get("info"), dict), "'info' is not an object")
+    return stored
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:

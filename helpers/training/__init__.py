@@ -23,15 +23,16 @@ tuned models side by side. Every result is cached under ``data/cache/models/<key
 hash of everything that determines it (base weights, data rows, loss, settings, seed, library
 versions): running a notebook again, or another notebook with the same recipe, reuses the trained
 model in seconds. The folder is a normal sentence-transformers model: ``models.load(run.path)``
-loads it.
+loads it. Its run.json lists every file's sha256, checked before each reuse: a damaged entry is
+trained again (``load_run`` raises :class:`DamagedCache`).
 
 The modules, one idea each: ``settings`` (settings, Trainer arguments, data checks), ``losses``,
 ``callbacks`` (readable progress, evaluation during training), ``cache`` (:class:`Run`, the cache
 key, saving and loading runs) and ``tune`` (``fine_tune`` and the training steps). Everything a
 lesson uses is importable from ``helpers.training`` directly.
 """
-from .cache import (CACHE_FORMAT, RUN_FILE, Run, cache_key, cache_root, data_fingerprint, load_run,
-                    model_identity, split_fingerprint, versions)
+from .cache import (CACHE_FORMAT, RUN_FILE, DamagedCache, Run, cache_key, cache_root,
+                    data_fingerprint, load_run, model_identity, split_fingerprint, versions)
 from .losses import batch_loss, build_loss
 from .settings import (DEFAULTS, IN_BATCH_LOSSES, LOSSES, SETTINGS, Loss, TrainingError,
                        auto_max_seq_length, build_args, check_train_data, resolve_settings,
@@ -40,7 +41,8 @@ from .tune import Plan, fine_tune, train_now
 
 __all__ = [
     "CACHE_FORMAT", "DEFAULTS", "IN_BATCH_LOSSES", "LOSSES", "Loss", "Plan", "RUN_FILE", "Run",
-    "SETTINGS", "TrainingError", "auto_max_seq_length", "batch_loss", "build_args", "build_loss",
-    "cache_key", "cache_root", "check_train_data", "data_fingerprint", "fine_tune", "load_run",
-    "model_identity", "resolve_settings", "split_fingerprint", "subsample", "train_now", "versions",
+    "SETTINGS", "DamagedCache", "TrainingError", "auto_max_seq_length", "batch_loss", "build_args",
+    "build_loss", "cache_key", "cache_root", "check_train_data", "data_fingerprint", "fine_tune",
+    "load_run", "model_identity", "resolve_settings", "split_fingerprint", "subsample", "train_now",
+    "versions",
 ]

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import device, models, paths, quiet
-from .cache import (CACHE_FORMAT, Run, cache_key, cache_root, copy_folder, data_fingerprint,
-                    load_run, model_identity, read_run, save_run, split_fingerprint, versions)
+from .cache import (CACHE_FORMAT, DamagedCache, Run, cache_key, cache_root, copy_folder,
+                    data_fingerprint, load_run, model_identity, read_run, save_run,
+                    split_fingerprint, versions)
 from .losses import build_loss
 from .settings import (LOSSES, SETTINGS, Loss, TrainingError, auto_max_seq_length, build_args,
                        check_train_data, resolve_settings, subsample)
@@ -123,10 +124,8 @@ def fine_tune(model: SentenceTransformer | str | os.PathLike, train: TrainData,
     # with an eval history serves callers with and without eval_split alike.
     key = cache_key(config)
     folder = cache_root() / key
-    cached = read_run(folder) if cache else None
-    if cached is not None and (eval_split is None
-                               or cached.get("config", {}).get("eval") == config["eval"]):
-        run = load_run(folder, verbose=False)
+    run = reuse(folder, config["eval"] if eval_split is not None else None) if cache else None
+    if run is not None:
         if verbose:
             print(f"Reused the cached fine-tuned model {paths.show(folder)} (trained in "
                   f"{run.seconds:.0f} s on {run.extra.get('hardware', 'an earlier run')}); "
@@ -146,6 +145,25 @@ def fine_tune(model: SentenceTransformer | str | os.PathLike, train: TrainData,
     if verbose:
         print(f"Saved to {paths.show(folder)} · {run.summary()}")
     return run
+
+
+def reuse(folder: Path, eval_config: dict | None = None) -> Run | None:
+    """The cached run in ``folder`` when it is there, verified (:func:`~.cache.load_run`) and, with
+    ``eval_config``, holds that eval history; else None, and :func:`fine_tune` trains. A damaged
+    entry is never reused: one line (printed even with ``verbose=False``) names it and says what is
+    wrong; the run trained instead replaces it."""
+    if not os.path.lexists(folder):
+        return None
+    if eval_config is not None:
+        config = (read_run(folder) or {}).get("config")
+        if isinstance(config, dict) and config.get("eval") != eval_config:
+            return None  # sound, but without the eval history asked for: train with it
+    try:
+        return load_run(folder, verbose=False)
+    except DamagedCache as exc:
+        print(f"The cached model {paths.show(folder)} is damaged ({exc.problem}): training it "
+              "again; the new one replaces it.")
+        return None
 
 
 def train_now(plan: Plan) -> Run:
