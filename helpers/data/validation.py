@@ -8,11 +8,12 @@ A user's file is only ever read.
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..tokens import token_lengths
 from .containers import Bundle, DataError, IRSplit, normalize, plural, shorten
-from .files import as_frame, missing_columns_message
+from .files import as_frame, is_missing_word, missing_columns_message
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,12 +133,93 @@ def check_empty(df: pd.DataFrame) -> list[dict]:
     """Rows with an empty anchor, positive or negative: an error."""
     found, add = _collector()
     n, cols = len(df), list(df.columns)
-    empty = [i + 1 for i in range(n) if any(not str(df[c].iat[i]).strip() for c in cols)]
+    texts = {c: [str(t) for t in df[c].tolist()] for c in cols}
+    empty = [i + 1 for i in range(n) if any(not texts[c][i].strip() for c in cols)]
     if empty:
-        which = sorted({c for i in empty for c in cols if not str(df[c].iat[i - 1]).strip()})
+        which = sorted({c for i in empty for c in cols if not texts[c][i - 1].strip()})
         add("empty texts", "error", empty,
             fix=(f"Fill in the empty {'/'.join(which)} in these rows, or delete the rows. An empty "
                  "text trains the model to match nothing."))
+    return found
+
+
+def _most_of(hits: dict[str, list[int]], n: int) -> list[str]:
+    """The columns where more than half of the ``n`` cells are among ``hits``."""
+    return [c for c, rows in hits.items() if n and len(rows) > n / 2]
+
+
+def _either(words: list[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _by_column(hits: dict[str, list[int]]) -> str:
+    return ", ".join(f"{len(rows)} in {c}" for c, rows in hits.items() if rows)
+
+
+def check_missing_words(df: pd.DataFrame) -> list[dict]:
+    """Cells that are a missing-value word (NaN, NA, N/A, null, None, nil, -, ...:
+    ``files.MISSING_WORDS``, any case) instead of a text: an error when they are most of a column,
+    else a warning."""
+    found, add = _collector()
+    n, cols = len(df), list(df.columns)
+    texts = {c: df[c].tolist() for c in cols}
+    hits = {c: [i + 1 for i, t in enumerate(texts[c]) if is_missing_word(t)] for c in cols}
+    rows = sorted({r for c in cols for r in hits[c]})
+    if rows:
+        where = {c: set(hits[c]) for c in cols}
+        words = list(dict.fromkeys(texts[c][r - 1].strip() for r in rows for c in cols
+                                   if r in where[c]))
+        most = _most_of(hits, n)
+        head = (f"Most of the {' and '.join(most)} column{'s' if len(most) > 1 else ''} is "
+                "missing: " if most else "")
+        add("missing-value words", "error" if most else "warning", rows, texts=[words[0]],
+            fix=(f"{head}{plural(len(rows), 'row')} hold{'s' if len(rows) == 1 else ''} a word "
+                 f"that means 'no value' ({', '.join(map(repr, words[:5]))}; {_by_column(hits)}) "
+                 "where a text belongs, probably an empty cell exported by a spreadsheet or "
+                 "pandas. The model would learn it as a real query or document. Write the real "
+                 "text or delete the rows (data.load leaves rows whose anchor or positive is "
+                 "one out of training)."))
+    return found
+
+
+# A cell that is only a number: 42, -3.5, 1,000, 2.5e3, 12%.
+_NUMBER = re.compile(r"[+-]?(\d+([.,]\d+)*|[.,]\d+)([eE][+-]?\d+)?%?")
+
+
+def check_not_text(df: pd.DataFrame) -> list[dict]:
+    """Cells holding a number, true/false, a list or an object where a text belongs (typed values
+    from JSONL or a DataFrame, noted by ``as_frame``; a CSV cell that is only a number): an error
+    for a list or object, or when they are most of a column (a column of ids, say); else a
+    warning."""
+    found, add = _collector()
+    n, cols = len(df), list(df.columns)
+    typed = df.attrs.get("not_text", {})
+    kinds: dict[str, dict[int, str]] = {c: {} for c in cols}
+    for c in cols:
+        for i, value in enumerate(df[c].tolist()):
+            kind = typed.get(c, {}).get(i + 1)
+            if kind is None and _NUMBER.fullmatch(str(value).strip()):
+                kind = "a number"
+            if kind:
+                kinds[c][i + 1] = kind
+    hits = {c: sorted(k) for c, k in kinds.items()}
+    rows = sorted({r for c in cols for r in hits[c]})
+    if rows:
+        nested = any(k in ("a list", "an object") for c in cols for k in kinds[c].values())
+        most = _most_of(hits, n)
+        what = sorted({k for c in cols for k in kinds[c].values()})
+        first = next(c for c in cols if rows[0] in kinds[c])
+        ids = (f" Most of the {' and '.join(most)} column holds numbers: ids, perhaps? Put the "
+               "texts themselves there, not their ids." if most else "")
+        add("not text", "error" if nested or most else "warning", rows,
+            texts=[str(df[first].iat[rows[0] - 1])],
+            fix=(f"{plural(len(rows), 'row')} hold{'s' if len(rows) == 1 else ''} "
+                 f"{_either(what)} instead of a text ({_by_column(hits)}).{ids} The model "
+                 "reads text: a number alone says little, and a list or object would be read as "
+                 "its printed form, brackets and all. Write the sentence itself; join a list into "
+                 "one text or make one pair per item. A number that really is the query (an "
+                 "error code) can stay."))
     return found
 
 
@@ -233,11 +315,12 @@ def check_negatives(df: pd.DataFrame) -> list[dict]:
 def check_lengths(df: pd.DataFrame, model: SentenceTransformer | None = None) -> list[dict]:
     """Texts longer than the model reads (its tokenizer, else a words x 1.3 estimate): a warning."""
     found, add = _collector()
-    n, cols = len(df), list(df.columns)
+    cols = list(df.columns)
+    texts = {c: df[c].tolist() for c in cols}
     # Texts longer than the model reads.
-    all_texts = [(c, i) for c in cols for i in range(n) if str(df[c].iat[i]).strip()]
+    all_texts = [(c, i) for c in cols for i, t in enumerate(texts[c]) if str(t).strip()]
     if all_texts:
-        counts, limit, estimated = _token_counts([df[c].iat[i] for c, i in all_texts], model)
+        counts, limit, estimated = _token_counts([texts[c][i] for c, i in all_texts], model)
         long_ = [(c, i) for (c, i), k in zip(all_texts, counts) if k > limit]
         if long_:
             rows = sorted({i + 1 for _, i in long_})
@@ -307,6 +390,8 @@ def validate(pairs: Pairs, test: TestSet | None = None, model: SentenceTransform
         return _finish(found, df, label)
     found += check_size(df, min_pairs)
     found += check_empty(df)
+    found += check_missing_words(df)
+    found += check_not_text(df)
     found += check_duplicates(df)
     found += check_anchor_is_positive(df)
     found += check_swapped(df)
