@@ -256,7 +256,8 @@ def repo(tmp_path, monkeypatch):
     state = types.SimpleNamespace(root=tmp_path, nb=nb, calls=[], fail={}, clock=clock,
                                   env=[])
 
-    def fake_execute(source, output, profile=None, results=None, timeout=3600, parameters=None):
+    def fake_execute(source, output, profile=None, results=None, timeout=3600, parameters=None,
+                     progress=None):
         state.calls.append({"name": source.name, "output": output, "profile": profile,
                             "results": results, "timeout": timeout})
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ and a cell still running when it runs out fails its notebook (TIMEOUT); 0 means 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -50,13 +51,19 @@ NOTEBOOKS_DIR = paths.NOTEBOOKS
 
 
 def execute(source: Path, output: Path, profile: str | None = None, results: Path | None = None,
-            timeout: int = 3600, parameters: dict | None = None) -> float:
+            timeout: int = 3600, parameters: dict | None = None,
+            progress: str | None = None) -> float:
     """Run ``source`` top to bottom with papermill into ``output``; return the seconds it took.
 
     ``profile`` and ``results`` reach the kernel as WORKBOOK_PROFILE and WORKBOOK_RESULTS;
-    ``parameters`` override the notebook's parameters cell (papermill's ``-p``).
+    ``parameters`` override the notebook's parameters cell (papermill's ``-p``). ``progress``: the
+    text the caller printed on the current line; a status line (cell, elapsed time, the last
+    progress bar) follows it while the notebook runs (``tools.progress``). The kernel talks over
+    local sockets (no "running over TCP without encryption" warning).
     """
     import papermill as pm
+
+    from tools.progress import IPCKernelManager, Progress
 
     saved = {k: os.environ.get(k) for k in ("WORKBOOK_PROFILE", "WORKBOOK_RESULTS", "PYDEVD_DISABLE_FILE_VALIDATION")}
     if profile:
@@ -66,10 +73,19 @@ def execute(source: Path, output: Path, profile: str | None = None, results: Pat
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    status = contextlib.nullcontext()
+    hooks: dict = {}
+    if progress is not None:
+        cells = json.loads(Path(source).read_text(encoding="utf-8"))["cells"]
+        status = Progress(Path(source).stem, sum(c["cell_type"] == "code" for c in cells),
+                          prefix=progress)
+        hooks = status.hooks()
     try:
-        pm.execute_notebook(str(source), str(output), parameters=parameters or {}, kernel_name="python3",
-                            cwd=str(source.parent), progress_bar=False, execution_timeout=timeout,
-                            log_output=False)
+        with status:
+            pm.execute_notebook(str(source), str(output), parameters=parameters or {},
+                                kernel_name="python3", cwd=str(source.parent), progress_bar=False,
+                                execution_timeout=timeout, log_output=False,
+                                kernel_manager_class=IPCKernelManager, **hooks)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -124,9 +140,11 @@ def run(names: list[str], profile: str | None = None) -> int:
     print(f"Executing {len(chosen)} notebook(s) with the {profile} profile into {paths.show(out_dir)}/")
     times, failed = {}, []
     for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] {nb.name} ...", end=" ", flush=True)
+        line = f"[{i}/{len(chosen)}] {nb.name} ... "
+        print(line, end="", flush=True)
         try:
-            secs = execute(nb, out_dir / nb.relative_to(NOTEBOOKS_DIR), profile, res_path)
+            secs = execute(nb, out_dir / nb.relative_to(NOTEBOOKS_DIR), profile, res_path,
+                           progress=line)
             times[nb.name] = secs
             print(f"done in {secs:.0f} s", flush=True)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell's error
@@ -175,10 +193,11 @@ def record(names: list[str], profile: str = "cpu", first_run: bool = False) -> i
         key = runtimes.FIRST_RUN
     times, loads, failed = {}, {}, []
     for i, nb in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] recording {paths.show(nb)} ({key}) ...", end=" ", flush=True)
+        line = f"[{i}/{len(chosen)}] recording {paths.show(nb)} ({key}) ... "
+        print(line, end="", flush=True)
         name = nb.relative_to(NOTEBOOKS_DIR).as_posix()
         try:
-            secs = execute(nb, nb, profile, paths.BUILD / "results.json")
+            secs = execute(nb, nb, profile, paths.BUILD / "results.json", progress=line)
         except Exception as exc:  # papermill saved the notebook with the failing cell's error
             failed.append(name)
             print(f"FAILED ({type(exc).__name__}); its time is not stored", flush=True)
@@ -294,12 +313,13 @@ def gpu_check(names: list[str], profile: str = "gpu", allow_cpu: bool = False,
                   flush=True)
             rows.append(row)
             continue
-        print(f"[{i}/{len(chosen)}] {name} ...", end=" ", flush=True)
+        line = f"[{i}/{len(chosen)}] {name} ... "
+        print(line, end="", flush=True)
         before = _cached_runs()
         t0 = time.perf_counter()
         try:
             secs = execute(nb, out_dir / name, profile, out_dir / "results.json",
-                           timeout=int(left) if left is not None else 3600)
+                           timeout=int(left) if left is not None else 3600, progress=line)
             row["status"] = "ok"
         except Exception as exc:  # papermill saved the copy with the failing cell's error
             secs = time.perf_counter() - t0
