@@ -32,17 +32,17 @@ class IPCKernelManager(KernelManager):
 
 
 def cell_title(source: str, width: int = 60) -> str:
-    """A cell's first comment line (without ``#``), else its first line of code; NBVAL and
-    ``extra code`` markers are skipped."""
-    lines = [line.strip() for line in source.splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("#") and "NBVAL" not in line:
-            text = line.lstrip("#").strip()
-            text = re.sub(r"^extra code\s*[–-]\s*", "", text)
-            if text:
-                return text[:width]
-    code = next((line for line in lines if not line.startswith("#")), "")
-    return code[:width]
+    """What a cell does, in a few words: the comment lines at its top (``NBVAL`` markers and the
+    ``extra code –`` label skipped), else its first line of code."""
+    for line in (line.strip() for line in source.splitlines()):
+        if not line or "NBVAL" in line:
+            continue
+        if not line.startswith("#"):
+            return line[:width]
+        text = re.sub(r"^extra code\s*[–-]\s*", "", line.lstrip("#").strip())
+        if text:
+            return text[:width]
+    return ""
 
 
 def clock(seconds: float) -> str:
