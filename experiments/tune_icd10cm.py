@@ -152,13 +152,14 @@ def run_one(name: str, bundle, base_model, cache: bool, precision: str | None = 
     return row
 
 
-def append(row: dict, path: Path = RESULTS) -> None:
+def append(row: dict, path: Path = RESULTS, fields: list[str] = FIELDS) -> None:
+    """Append ``row`` to the CSV ``path`` (its header first when the file is new)."""
     new = not path.exists()
     with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=fields)
         if new:
             writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in FIELDS})
+        writer.writerow({k: row.get(k, "") for k in fields})
 
 
 def main(argv=None) -> None:
