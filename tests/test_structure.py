@@ -87,6 +87,7 @@ def test_import_helpers_opens_no_connection(tmp_path):
         "socket.socket.connect = refuse\n"
         "import helpers, helpers.data, helpers.training, helpers.metrics, helpers.curves\n"
         "import helpers.costs, helpers.explore, helpers.plots, helpers.tryit, helpers.matryoshka\n"
+        "import helpers.synth, helpers.ui\n"
         "import helpers.environment, helpers.runtimes, helpers.quiet, helpers.network\n"
         "print('ok')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
