@@ -8,7 +8,7 @@ notebook (and its solutions) run more than once:
   :class:`~helpers.data.DataError` when something would make fine-tuning wrong, and otherwise
   returns the training pairs, the test split and the validation report. Your file is only read: its
   SHA-256 is taken before and after, and :meth:`Prepared.check_unchanged` proves it.
-* :func:`save_upload` and :class:`Uploader`: a file uploaded in JupyterLab or Colab is saved to a
+* :func:`save_upload` (behind ``ui.Uploader``): a file uploaded in JupyterLab or Colab is saved to a
   *new* file under ``data/cache/uploads/``, never over anything.
 * :func:`training_settings`: epochs and batch size for a handful of pairs (the profile's defaults
   are sized for thousands).
@@ -311,114 +311,6 @@ def save_upload(name: str, content: bytes, folder: str | os.PathLike | None = No
 def preview(path: str | os.PathLike, rows: int = 5) -> pd.DataFrame:
     """The first ``rows`` pairs of a file as a table, read the way training will read them."""
     return data.read_pairs(path).to_pandas().head(rows)
-
-
-class Uploader:
-    """Bring a pairs file by upload, in JupyterLab, classic Jupyter or Colab (06_try_it_yourself).
-
-    ``uploader.show()`` offers the upload: in JupyterLab an **Upload pairs** button (ipywidgets 7.7
-    or 8); on Colab, Colab's own upload dialog (``google.colab.files.upload``), which waits until a
-    file is chosen or *Cancel upload* is pressed; where neither works, one line says to set
-    ``PAIRS_FILE`` instead. Every upload is saved as a new file under ``data/cache/uploads/``
-    (:func:`save_upload`, never over anything), previewed and validated. :meth:`choose` returns that
-    copy, or the ``PAIRS_FILE`` parameter when nothing was uploaded (always the case in a headless
-    run such as papermill).
-    """
-
-    def __init__(self, folder: str | os.PathLike | None = None) -> None:
-        self.folder = folder
-        self.path: Path | None = None
-        self.button = self.output = self.widget = None
-
-    def show(self) -> None:
-        """Display the upload (see the class docstring for what each place gets)."""
-        from IPython.display import display
-
-        from . import ui
-
-        if ui.is_colab():
-            self.colab_upload()
-            return
-        widgets, why = ui.widget_library()
-        if widgets is None:
-            print(f"No upload button here ({why}): set PAIRS_FILE in the parameters cell to your "
-                  "file's path.")
-            return
-        self.button = widgets.FileUpload(accept=",".join(SUFFIXES), multiple=False,
-                                         description="Upload pairs")
-        self.output = widgets.Output()
-        self.widget = widgets.VBox([self.button, self.output])
-        self.button.observe(self._on_upload, names="value")
-        display(self.widget)
-
-    def colab_upload(self) -> Path | None:
-        """Colab's upload dialog; the chosen file is kept as a new file under the uploads folder.
-
-        Colab writes uploads into the current folder too, so the dialog runs in an empty temporary
-        folder that is removed afterwards: nothing of the workbook can be overwritten.
-        """
-        import tempfile
-
-        from google.colab import files as colab_files
-
-        print("Choose your pairs file in the dialog below, or press 'Cancel upload' to keep "
-              "PAIRS_FILE.")
-        here = os.getcwd()
-        with tempfile.TemporaryDirectory(prefix="workbook-upload-") as scratch:
-            os.chdir(scratch)
-            try:
-                chosen = colab_files.upload() or {}
-            except Exception as error:  # cancelled, or the dialog could not be shown
-                print(f"No file uploaded ({type(error).__name__}): PAIRS_FILE is used.")
-                chosen = {}
-            finally:
-                os.chdir(here)
-        if not chosen:
-            print("No file uploaded: PAIRS_FILE is used.")
-            return None
-        name, content = next(iter(chosen.items()))
-        self._show(self._accept(name, content))
-        return self.path
-
-    def _on_upload(self, change):
-        from . import ui
-
-        files = ui.uploaded_files(change["new"])
-        if files:
-            self._show(self._accept(*files[0]), self.output)
-
-    def _accept(self, name: str, content: bytes) -> list:
-        """Save, preview and validate one uploaded file; returns what to show (lines and a table)."""
-        try:
-            self.path = save_upload(name, content, self.folder)
-            report = data.validate(self.path)
-            return [f"Saved a copy as {paths.show(self.path)} (your original is untouched).",
-                    preview(self.path),
-                    f"{report.attrs['n_pairs']} pairs · {report.attrs['errors']} error(s) · "
-                    f"{report.attrs['warnings']} warning(s). Now run the cells below "
-                    "(Run > Run Selected Cell and All Below)."]
-        except data.DataError as exc:
-            return [f"Cannot use this file: {exc}"]
-
-    @staticmethod
-    def _show(items: list, out=None) -> None:
-        """Print lines and display tables: as the cell's output, or into the Output widget ``out``
-        (filled directly, the same in ipywidgets 7 and 8 and in Colab)."""
-        from IPython.display import display
-
-        if out is not None:
-            out.outputs = ()
-        for item in items:
-            if out is None:
-                print(item) if isinstance(item, str) else display(item)
-            elif isinstance(item, str):
-                out.append_stdout(item + "\n")
-            else:
-                out.append_display_data(item)
-
-    def choose(self, pairs_file: str | os.PathLike) -> str | os.PathLike:
-        """The uploaded copy when there is one, else ``pairs_file``."""
-        return self.path if self.path is not None else pairs_file
 
 
 # --------------------------------------------------------------------------------------------------

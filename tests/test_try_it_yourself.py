@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from helpers import data, metrics, paths, tryit
+from helpers import data, metrics, paths, tryit, ui
 from tools import pipeline
 
 NOTEBOOK = pipeline.NOTEBOOKS_DIR / "06_try_it_yourself.ipynb"
@@ -324,7 +324,7 @@ def test_save_upload_strips_folders_from_the_name(tmp_path):
 
 
 def test_uploader_saves_and_chooses(tmp_path):
-    uploader = tryit.Uploader(folder=tmp_path / "up")
+    uploader = ui.Uploader(folder=tmp_path / "up")
     assert uploader.choose("data/x.csv") == "data/x.csv"
     content = write_csv(tmp_path / "x.csv", good_rows()).read_bytes()
     uploader._on_upload({"new": ({"name": "bikes.csv", "content": memoryview(content)},)})

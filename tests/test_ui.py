@@ -78,7 +78,7 @@ def test_uploaded_files_reads_both_formats():
 
 
 def test_upload_button_in_both_formats(tmp_path):
-    uploader = tryit.Uploader(folder=tmp_path / "up")
+    uploader = ui.Uploader(folder=tmp_path / "up")
     uploader.show()
     assert uploader.button is not None and uploader.widget is not None
     uploader._on_upload({"new": {"bikes.csv": {"metadata": {"name": "bikes.csv"},
@@ -120,7 +120,7 @@ def fake_colab(monkeypatch, tmp_path):
 
 def test_colab_upload_keeps_a_copy_and_leaves_the_folder_alone(fake_colab, tmp_path, capsys):
     (tmp_path / "pairs.csv").write_text("mine, not to be touched")
-    uploader = tryit.Uploader(folder=tmp_path / "up")
+    uploader = ui.Uploader(folder=tmp_path / "up")
     uploader.show()
     assert uploader.path.parent == tmp_path / "up" and uploader.path.read_bytes() == GOOD_CSV
     assert (tmp_path / "pairs.csv").read_text() == "mine, not to be touched"
@@ -131,7 +131,7 @@ def test_colab_upload_keeps_a_copy_and_leaves_the_folder_alone(fake_colab, tmp_p
 
 def test_colab_upload_cancelled(fake_colab, tmp_path, capsys):
     fake_colab["answer"] = {}
-    uploader = tryit.Uploader(folder=tmp_path / "up")
+    uploader = ui.Uploader(folder=tmp_path / "up")
     uploader.show()
     assert uploader.choose("data/x.csv") == "data/x.csv"
     assert "No file uploaded: PAIRS_FILE is used." in capsys.readouterr().out
@@ -185,7 +185,7 @@ def test_the_widgets_work_with_ipywidgets_7(ipywidgets7, tmp_path):
         box.value = "chain"
         slider.value = 32
         assert shown.outputs[0]["text"] == "header chain 32\\n", shown.outputs
-        uploader = tryit.Uploader(folder={str(tmp_path / "up")!r})
+        uploader = ui.Uploader(folder={str(tmp_path / "up")!r})
         uploader.show()
         uploader._on_upload({{"new": {{"bikes.csv": {{"metadata": {{"name": "bikes.csv"}},
                                                        "content": {GOOD_CSV!r}}}}}}})
