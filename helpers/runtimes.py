@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -27,6 +28,15 @@ RUN_TIMES = paths.NOTEBOOKS / "run_times.json"
 PROFILES = ("smoke", "cpu", "gpu")
 FIRST_RUN = "cpu_first_run"
 HEADER = "**How long it takes:**"
+
+
+def load_average(digits: int = 1) -> float | None:
+    """The 1-minute load average now, rounded (None where the platform has none, e.g. Windows):
+    printed beside every measured time, since other work on the machine slows it."""
+    try:
+        return round(os.getloadavg()[0], digits)
+    except (AttributeError, OSError):
+        return None
 
 
 def load() -> dict:
@@ -53,7 +63,7 @@ def save(times: Mapping[str, float], profile: str, hardware: str,
         if load_ is not None:
             entry["load_avg"] = round(float(load_), 1)
         measured.setdefault(name, {})[profile] = entry
-    RUN_TIMES.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    paths.write_atomic(RUN_TIMES, json.dumps(measured, indent=2, sort_keys=True) + "\n")
 
 
 def duration(seconds: float) -> str:

@@ -58,19 +58,28 @@ def widget_library() -> tuple[Any | None, str]:
     return ipywidgets, ""
 
 
+def show(items: Sequence[Any], out: Any | None = None) -> None:
+    """Print the strings and display everything else (tables): as the cell's output, or into the
+    Output widget ``out``, replacing what it showed. The widget is filled directly rather than by
+    capturing with ``with out:``: the same in JupyterLab, Colab and a headless run, and in
+    ipywidgets 7 and 8."""
+    from IPython.display import display
+
+    if out is not None:
+        out.outputs = ()
+    for item in items:
+        if out is None:
+            print(item) if isinstance(item, str) else display(item)
+        elif isinstance(item, str):
+            out.append_stdout(item + "\n")
+        else:
+            out.append_display_data(item)
+
+
 def show_rendered(rendered: Rendered, out: Any | None = None) -> None:
-    """Show a ``(header, table)`` pair: into the Output widget ``out``, or as plain output."""
+    """Show a ``(header, table)`` pair (what an explorer's ``render`` returns), like :func:`show`."""
     header, table = rendered
-    if out is None:
-        from IPython.display import display
-        print(header)
-        display(table)
-        return
-    # Fill the Output widget directly rather than capturing with `with out:`: the same in
-    # JupyterLab, Colab and a headless run, and in ipywidgets 7 and 8.
-    out.outputs = ()
-    out.append_stdout(str(header) + "\n")
-    out.append_display_data(table)
+    show([str(header), table], out)
 
 
 def explorer(render: Callable[..., Rendered], query: str, *,
@@ -115,13 +124,12 @@ def explorer(render: Callable[..., Rendered], query: str, *,
     def redraw(_=None):
         text = box.value.strip()
         if not text:
-            shown.outputs = ()
+            show([], shown)
             return
         try:
             show_rendered(result(text, slider.value if slider is not None else None), shown)
         except Exception as error:  # a bad query shows its message in the box's output
-            shown.outputs = ()
-            shown.append_stdout(f"{type(error).__name__}: {error}\n")
+            show([f"{type(error).__name__}: {error}"], shown)
 
     box.observe(redraw, names="value")
     if slider is not None:
@@ -211,13 +219,13 @@ class Uploader:
             print("No file uploaded: PAIRS_FILE is used.")
             return None
         name, content = next(iter(chosen.items()))
-        self._show(self._accept(name, content))
+        show(self._accept(name, content))
         return self.path
 
     def _on_upload(self, change):
         files = uploaded_files(change["new"])
         if files:
-            self._show(self._accept(*files[0]), self.output)
+            show(self._accept(*files[0]), self.output)
 
     def _accept(self, name: str, content: bytes) -> list:
         """Save, preview and validate one uploaded file; returns what to show (lines and a table)."""
@@ -231,22 +239,6 @@ class Uploader:
                     "(Run > Run Selected Cell and All Below)."]
         except data.DataError as exc:
             return [f"Cannot use this file: {exc}"]
-
-    @staticmethod
-    def _show(items: list, out=None) -> None:
-        """Print lines and display tables: as the cell's output, or into the Output widget ``out``
-        (filled directly, the same in ipywidgets 7 and 8 and in Colab)."""
-        from IPython.display import display
-
-        if out is not None:
-            out.outputs = ()
-        for item in items:
-            if out is None:
-                print(item) if isinstance(item, str) else display(item)
-            elif isinstance(item, str):
-                out.append_stdout(item + "\n")
-            else:
-                out.append_display_data(item)
 
     def choose(self, pairs_file: str | os.PathLike) -> str | os.PathLike:
         """The uploaded copy when there is one, else ``pairs_file``."""

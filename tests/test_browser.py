@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail_in_ci
 
 from helpers import paths
 
@@ -56,9 +57,7 @@ def lab():
     """A JupyterLab server on a free local port over copies of 04, 05 and 06."""
     why = _missing()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser test must run in CI, but {why}")
-        pytest.skip(why)
+        skip_or_fail_in_ci(why)
     shutil.rmtree(OUT, ignore_errors=True)
     work = OUT / "lab"
     notebooks = work / "notebooks"

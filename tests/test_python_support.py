@@ -37,15 +37,17 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail_in_ci
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from helpers import network
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "constraints.txt"
@@ -150,11 +152,9 @@ def _targets() -> tuple[list[str], list[str]]:
 
 
 def _index_unreachable() -> str | None:
-    try:
-        urllib.request.urlopen(urllib.request.Request(INDEX, method="HEAD"), timeout=3).close()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no index here
-        return f"PyPI ({INDEX}) could not be reached (a HEAD request, 3 s timeout: {exc})"
-    return None
+    if network.reachable(INDEX, timeout=3):
+        return None
+    return f"PyPI ({INDEX}) could not be reached (a HEAD request, 3 s timeout)"
 
 
 def _pip(*args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -192,9 +192,7 @@ def resolved(tmp_path_factory) -> dict[str, dict]:
     """Every version's resolution, two at a time (they wait on the index as much as on the CPU)."""
     why = _index_unreachable()
     if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"the Python-support resolution must run in CI, but {why}")
-        pytest.skip(f"{why}: resolving the pins for other Pythons needs the package index")
+        skip_or_fail_in_ci(f"{why}: resolving the pins for other Pythons needs the package index")
     fast_deps = _pip("install", "--use-feature=fast-deps", "--help", timeout=60).returncode == 0
     good, bad = _targets()
     base = tmp_path_factory.mktemp("python-support")

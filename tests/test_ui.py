@@ -6,13 +6,12 @@ import subprocess
 import sys
 import textwrap
 import types
-import urllib.request
+from pathlib import Path
 
 import pandas as pd
-from pathlib import Path
 import pytest
 
-from helpers import paths, tryit, ui
+from helpers import network, paths, ui
 
 GOOD_CSV = ("anchor,positive\n" + "".join(f"question {i} about bikes,answer number {i} for the shop\n"
                                           for i in range(12))).encode()
@@ -150,20 +149,11 @@ IPYWIDGETS_7 = ["ipywidgets==7.7.1", "widgetsnbextension==3.6.1", "jupyterlab_wi
                 "ipython_genutils==0.2.0"]
 
 
-def _index_reachable() -> bool:
-    try:
-        urllib.request.urlopen(urllib.request.Request("https://pypi.org/simple/ipywidgets/",
-                                                      method="HEAD"), timeout=3)
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture(scope="module")
 def ipywidgets7():
     target = paths.BUILD / "ipywidgets-7.7.1"
     if not (target / "ipywidgets" / "__init__.py").exists():
-        if not _index_reachable():
+        if not network.reachable("https://pypi.org/simple/ipywidgets/", timeout=3):
             pytest.skip("the package index is not reachable: cannot install ipywidgets 7.7.1")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                         "--target", str(target), *IPYWIDGETS_7], check=True, timeout=300)

@@ -167,14 +167,6 @@ def run(names: list[str], profile: str | None = None) -> int:
     return 1 if failed else 0
 
 
-def _load_avg() -> float | None:
-    """The 1-minute load average now (None where the platform has none, e.g. Windows)."""
-    try:
-        return round(os.getloadavg()[0], 1)
-    except (AttributeError, OSError):
-        return None
-
-
 def record(names: list[str], profile: str = "cpu", first_run: bool = False) -> int:
     """``make record``: re-execute notebooks in place so the committed outputs are true, and store
     each one's seconds and the load average at its end in ``run_times.json``.
@@ -204,7 +196,7 @@ def record(names: list[str], profile: str = "cpu", first_run: bool = False) -> i
             print(str(exc)[-2000:], file=sys.stderr)
             strip(nb)
             continue
-        times[name], loads[name] = secs, _load_avg()
+        times[name], loads[name] = secs, runtimes.load_average()
         strip(nb)
         print(f"done in {secs:.0f} s (load {loads[name]})", flush=True)
     if times:
@@ -327,16 +319,16 @@ def gpu_check(names: list[str], profile: str = "gpu", allow_cpu: bool = False,
             print(f"{row['status']} ({type(exc).__name__}): see {paths.show(out_dir / name)}",
                   flush=True)
             print(str(exc)[-2000:], file=sys.stderr)
-        row.update(seconds=round(secs, 1), load_avg=_load_avg(),
+        row.update(seconds=round(secs, 1), load_avg=runtimes.load_average(),
                    trained=len(_cached_runs() - before), date=_dt.date.today().isoformat())
         rows.append(row)
         if row["status"] == "ok" and store:  # stored at once: a run killed later keeps it
             runtimes.save({name: secs}, profile, hardware, {name: row["load_avg"]})
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        paths.write_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
         elapsed = time.perf_counter() - start
         print(f"{row['status']} in {secs:.0f} s · {row['trained']} model(s) trained · load "
               f"{row['load_avg']} · {runtimes.duration(elapsed)} elapsed", flush=True)
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    paths.write_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     trained = len(_cached_runs() - before_all)
     passed = [r for r in rows if r["status"] == "ok"]
     total = time.perf_counter() - start

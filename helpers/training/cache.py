@@ -265,25 +265,6 @@ def _visible_files(folder: Path) -> list[str]:
     return [r for r in rels if r != RUN_FILE and not _HIDDEN.search(r)]
 
 
-def _legacy_problem(folder: Path) -> str | None:
-    """For a folder saved before run.json listed its files: a file the model needs that is missing
-    (modules.json and its module folders, config.json, the weights, the tokenizer)."""
-    try:
-        modules = json.loads((folder / "modules.json").read_bytes().decode("utf-8"))
-        module_paths = [m.get("path", "") for m in modules]
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        return f"modules.json cannot be read ({paths.brief_error(exc)})"
-    needed = ["config.json", "tokenizer_config.json"]
-    needed += [f"{p}/config.json" for p in module_paths if p]
-    missing = [n for n in needed if not (folder / n).is_file()]
-    if not any((folder / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")):
-        missing.append("model.safetensors")
-    if not any((folder / n).is_file() for n in ("tokenizer.json", "vocab.txt")):
-        missing.append("tokenizer.json")
-    return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing" if missing \
-        else None
-
-
 def _model_problem(model: Any) -> str | None:
     """For a model loaded from a folder saved before checksums: weights that are not finite, or a
     tokenizer that reads ordinary words as unknown."""
@@ -313,7 +294,7 @@ def load_run(folder: str | os.PathLike, verbose: bool = True) -> Run:
     folder = Path(folder)
     info = run_info(folder)
     legacy = "files" not in info
-    problem = _legacy_problem(folder) if legacy else check_files(folder, info["files"])
+    problem = models.folder_problem(folder) if legacy else check_files(folder, info["files"])
     if problem:
         raise DamagedCache(folder, problem)
     try:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .. import device, models, paths, quiet
+from .. import device, models, paths, quiet, runtimes
 from .cache import (CACHE_FORMAT, DamagedCache, Run, cache_key, cache_root, copy_folder,
                     data_fingerprint, load_run, model_identity, read_run, save_run,
                     split_fingerprint, versions)
@@ -241,13 +241,6 @@ def train_now(plan: Plan) -> Run:
                pairs_per_second=examples / seconds if seconds > 0 else float("nan"),
                config=config, path=None, from_cache=False,
                extra={"hardware": info.summary(), "steps": steps,
-                      "cpu_seconds": round(cpu_seconds, 1), "load_avg": _load_avg(),
+                      "cpu_seconds": round(cpu_seconds, 1), "load_avg": runtimes.load_average(2),
                       "examples": examples, "eval_seconds": round(eval_seconds, 2),
                       "date": time.strftime("%Y-%m-%d")})
-
-
-def _load_avg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        return None
