@@ -2,7 +2,9 @@
 
 ``detect()`` looks at the machine once and returns a :class:`DeviceInfo`: the device kind (cuda,
 mps, cpu), its name and memory, the precision to train in and a batch size that fits a MiniLM-size
-model. ``from_specs()`` builds the same advice from plain facts, so the rules can be tested without
+model. A CPU with native bfloat16 units (x86 AVX512-BF16 or AMX, Arm's BF16 extension) trains in
+bf16, about 1.5x faster on this workbook's AMD EPYC; other CPUs train in fp32, where bf16 would be
+emulated and slower. Evaluation always encodes in fp32, so scores compare across machines. ``from_specs()`` builds the same advice from plain facts, so the rules can be tested without
 the hardware (a T4, an A100, an Apple GPU, a CPU-only laptop). ``DeviceInfo.precision`` is the
 workbook's one precision rule: training (``helpers.training``) and the cost model
 (``helpers.costs``) read it. ``gpu("T4")`` gives the advice for a GPU this machine does not have.
@@ -29,7 +31,7 @@ class DeviceInfo:
     memory_gb: float | None        # accelerator memory; None on CPU
     compute_capability: tuple[int, int] | None
     fp16: bool                     # mixed precision with float16 is worth using
-    bf16: bool                     # bfloat16 is supported in hardware (Ampere and newer)
+    bf16: bool                     # bfloat16 in hardware (Ampere and newer; CPUs with bf16 units)
     precision: str                 # what to train in: "bf16", "fp16" or "fp32"
     batch_size: int                # a batch size that fits all-MiniLM-L6-v2 training comfortably
     cpu_cores: int
@@ -43,6 +45,8 @@ class DeviceInfo:
     def summary(self) -> str:
         """One line, e.g. ``Tesla T4 (cuda, 15 GB, cc 7.5) · fp16 · batch 128 · 2 CPU cores``."""
         bits = [self.kind]
+        if self.kind == "cpu" and self.bf16:
+            bits.append("bf16 units")
         if self.memory_gb:
             bits.append(f"{self.memory_gb:.0f} GB")
         if self.compute_capability:
@@ -62,7 +66,9 @@ class DeviceInfo:
         if self.kind == "mps":
             return (f"Apple GPU (MPS): fp32, batch {self.batch_size}. Faster than the CPU; the cpu "
                     "profile keeps each lesson to minutes, the gpu profile is worth a try.")
-        return (f"CPU only ({self.cpu_cores} cores): fp32, batch {self.batch_size}. The cpu "
+        units = ("it has bfloat16 units, so training runs in bf16 (faster, same quality)"
+                 if self.bf16 else "no bfloat16 units, so training runs in fp32")
+        return (f"CPU only ({self.cpu_cores} cores): {units}, batch {self.batch_size}. The cpu "
                 "profile keeps each lesson to minutes; a free Colab T4 runs the gpu profile.")
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,12 +83,13 @@ def is_colab() -> bool:
 
 def from_specs(kind: str, name: str | None = None, memory_gb: float | None = None,
                compute_capability: tuple[int, int] | None = None, cpu_cores: int | None = None,
-               colab: bool = False) -> DeviceInfo:
+               colab: bool = False, cpu_bf16: bool = False) -> DeviceInfo:
     """The advice for a device described by plain facts (used by :func:`detect` and the tests).
 
     Rules: bf16 needs compute capability 8.0 (Ampere) or newer; fp16 mixed precision pays off from
-    7.0 (Volta/Turing: V100, T4); older GPUs, Apple's MPS and CPUs train in fp32. The batch size
-    grows with memory: in-batch-negative losses (MNRL) learn more from bigger batches.
+    7.0 (Volta/Turing: V100, T4); older GPUs and Apple's MPS train in fp32; a CPU trains in bf16
+    when it has native bfloat16 units (``cpu_bf16``, see :func:`cpu_has_bf16`), else in fp32. The
+    batch size grows with memory: in-batch-negative losses (MNRL) learn more from bigger batches.
     """
     kind = kind.lower()
     cores = cpu_cores or os.cpu_count() or 1
@@ -101,7 +108,7 @@ def from_specs(kind: str, name: str | None = None, memory_gb: float | None = Non
     if kind == "cpu":
         import platform
         return DeviceInfo("cpu", name or f"CPU ({platform.machine() or 'unknown'})", None, None,
-                          False, False, "fp32", 32, cores, colab)
+                          False, bool(cpu_bf16), "bf16" if cpu_bf16 else "fp32", 32, cores, colab)
     raise ValueError(f"Unknown device kind {kind!r}: expected 'cuda', 'mps' or 'cpu'.")
 
 
@@ -140,7 +147,7 @@ def detect(refresh: bool = False) -> DeviceInfo:
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         info = from_specs("mps", "Apple MPS", None, None, cores, is_colab())
     else:
-        info = from_specs("cpu", _cpu_name(), None, None, cores, is_colab())
+        info = from_specs("cpu", _cpu_name(), None, None, cores, is_colab(), cpu_has_bf16())
     _CACHED = info
     return info
 
@@ -155,3 +162,48 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return f"CPU ({platform.processor() or platform.machine() or 'unknown'})"
+
+
+# CPU feature flags (Linux /proc/cpuinfo) that mean bfloat16 arithmetic in hardware: x86's
+# AVX512-BF16 and AMX-BF16, Arm's BF16 extension ("bf16" in the Features line).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (or the given text); empty where unknown."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return set()
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return flags
+
+
+def cpu_has_bf16(flags: set[str] | None = None, onednn_bf16: bool | None = None) -> bool:
+    """Whether this CPU computes in bfloat16 natively, so bf16 training pays off.
+
+    Both must hold: a native flag (:data:`BF16_FLAGS`; AVX-512 alone only emulates bf16, which is
+    slower than fp32), and PyTorch's oneDNN saying it can run bf16 here (``onednn_bf16``, asked of
+    torch when not given). ``WORKBOOK_CPU_BF16=0`` (or ``1``) overrides the answer, e.g. to get fp32
+    numbers that match a machine without such units.
+    """
+    forced = os.environ.get("WORKBOOK_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    flags = cpu_flags() if flags is None else flags
+    if not any(flag in flags for flag in BF16_FLAGS):
+        return False
+    if onednn_bf16 is None:
+        try:
+            import torch
+            onednn_bf16 = bool(torch.backends.mkldnn.is_available()
+                               and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except Exception:  # an old or unusual torch build: stay with fp32
+            onednn_bf16 = False
+    return bool(onednn_bf16)

@@ -75,10 +75,11 @@ def duration(seconds: float) -> str:
 
 def machine(hardware: str) -> str:
     """The short form of a :func:`helpers.device` summary: ``CPU: AMD EPYC, 2 CPU cores`` for
-    ``CPU: AMD EPYC (cpu) · fp32 · batch 32 · 2 CPU cores``, ``Tesla T4, Colab`` on a Colab GPU."""
+    ``CPU: AMD EPYC (cpu, bf16 units) · bf16 · batch 32 · 2 CPU cores`` (or ``(cpu)``, without such
+    units), ``Tesla T4, Colab`` on a Colab GPU."""
     parts = [p.strip() for p in hardware.split("·")]
     name = re.sub(r"\s*\([^()]*\)$", "", parts[0])
-    on_cpu = parts[0].endswith("(cpu)")
+    on_cpu = re.search(r"\(cpu(, [^()]*)?\)$", parts[0]) is not None
     extra = [p for p in parts[1:] if (on_cpu and p.endswith("CPU cores")) or p == "Colab"]
     return ", ".join([name, *extra])
 

@@ -31,6 +31,8 @@ DEVICES = {
                           False, 64),
     "MPS": (("mps", "Apple MPS", None, None, 8), "fp32", False, False, 64),
     "CPU": (("cpu", "CPU: test", None, None, 2), "fp32", False, False, 32),
+    "CPU with bf16 units": (("cpu", "CPU: test", None, None, 2, False, True), "bf16", False, True,
+                            32),
 }
 
 
@@ -53,6 +55,55 @@ def test_from_specs_flags_precision_and_batch_advice(name):
 ])
 def test_the_precision_rule_at_every_compute_capability(cc, precision):
     assert device.from_specs("cuda", "GPU", 16.0, cc).precision == precision
+
+
+# /proc/cpuinfo excerpts: an x86 line with AVX512-BF16 (this workbook's AMD EPYC), one with AMX, one
+# with AVX-512 but no native bf16 (Skylake-X), an Arm Features line with and without BF16.
+CPUINFO = {
+    "EPYC": "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_bf16 avx512_vnni\n",
+    "Sapphire Rapids": "flags\t: avx512f avx512bw amx_bf16 amx_tile amx_int8\n",
+    "Skylake-X": "flags\t: fpu sse2 avx2 avx512f avx512bw avx512vl avx512dq\n",
+    "Graviton3": "Features\t: fp asimd sve bf16 i8mm\n",
+    "Graviton2": "Features\t: fp asimd atomics\n",
+    "none": "",
+}
+
+
+@pytest.mark.parametrize("cpu, onednn, expected", [
+    ("EPYC", True, True), ("Sapphire Rapids", True, True), ("Graviton3", True, True),
+    ("Skylake-X", True, False),   # AVX-512 alone emulates bf16: slower than fp32
+    ("Graviton2", True, False), ("none", True, False),
+    ("EPYC", False, False),       # a torch without oneDNN bf16 kernels: fp32
+])
+def test_cpu_bf16_needs_native_units_and_onednn(cpu, onednn, expected, monkeypatch):
+    monkeypatch.delenv("WORKBOOK_CPU_BF16", raising=False)
+    flags = device.cpu_flags(CPUINFO[cpu])
+    assert device.cpu_has_bf16(flags, onednn_bf16=onednn) is expected
+    info = device.from_specs("cpu", "CPU: test", cpu_cores=2, cpu_bf16=expected)
+    assert info.precision == ("bf16" if expected else "fp32") and info.bf16 is expected
+    assert ("bf16 units" in info.summary()) is expected
+    assert ("runs in bf16" if expected else "runs in fp32") in info.advice()
+
+
+def test_cpu_bf16_override_and_detect(monkeypatch):
+    flags = device.cpu_flags(CPUINFO["EPYC"])
+    monkeypatch.setenv("WORKBOOK_CPU_BF16", "0")
+    assert device.cpu_has_bf16(flags, onednn_bf16=True) is False
+    monkeypatch.setenv("WORKBOOK_CPU_BF16", "1")
+    assert device.cpu_has_bf16(device.cpu_flags(CPUINFO["Skylake-X"]), onednn_bf16=False) is True
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("WORKBOOK_CPU_BF16", "0")
+    assert device.detect(refresh=True).precision == "fp32"
+    monkeypatch.setenv("WORKBOOK_CPU_BF16", "1")
+    assert device.detect(refresh=True).precision == "bf16"
+    monkeypatch.delenv("WORKBOOK_CPU_BF16")
+    device.detect(refresh=True)  # back to this machine's own answer
+
+
+def test_a_cpu_bf16_summary_still_gives_the_short_machine_name():
+    info = device.from_specs("cpu", "CPU: AMD EPYC", cpu_cores=2, cpu_bf16=True)
+    assert runtimes.machine(info.summary()) == "CPU: AMD EPYC, 2 CPU cores"
 
 
 @pytest.mark.parametrize("gpu, precision", [("T4", "fp16"), ("A100", "bf16"), ("H200", "bf16")])

@@ -185,6 +185,20 @@ def test_saved_folder_is_a_normal_model(first_run, pairs):
     assert again.max_seq_length == 256
 
 
+def test_a_bf16_run_encodes_in_fp32_like_its_saved_copy(cache_env, model, pairs, tmp_path):
+    """Mixed precision wraps forward in autocast while training; the returned model must not keep
+    that wrapper, or the first run (in memory) and later runs (from the cache) would disagree."""
+    run = training.fine_tune(model, pairs, profile="smoke", verbose=False, precision="bf16",
+                             cache=False, output_dir=tmp_path / "bf16", **TINY)
+    assert run.config["precision"] == "bf16"
+    assert "_original_forward" not in vars(run.model)
+    assert not hasattr(getattr(run.model.forward, "__func__", run.model.forward), "__wrapped__")
+    again = models.load(tmp_path / "bf16", device="cpu", verbose=False)
+    text = [pairs["anchor"][0]]
+    assert torch.allclose(torch.tensor(again.encode(text)), torch.tensor(run.model.encode(text)),
+                          atol=1e-5)
+
+
 def test_cache_hits_on_identical_config_and_misses_on_change(first_run, model, pairs, capsys):
     run = first_run["run"]
     hit = training.fine_tune(model, pairs, profile="smoke", **TINY)

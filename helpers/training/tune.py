@@ -233,6 +233,10 @@ def train_now(plan: Plan) -> Run:
                             for h in trainer.state.log_history if "loss" in h],
                            columns=["step", "epoch", "loss"])
     eval_history = pd.DataFrame(evaluator.rows) if evaluator is not None else None
+    # Mixed precision wraps the model's forward in autocast for training; unwrap it, so the model
+    # returned now encodes in fp32 exactly as the saved copy does when it is loaded again.
+    from accelerate.utils import extract_model_from_parallel
+    model = extract_model_from_parallel(model, keep_fp32_wrapper=False)
     model.max_seq_length = plan.original_max_len  # read long texts at inference like the base
     model.eval()
     model.workbook_name = f"fine-tuned ({plan.loss})"
