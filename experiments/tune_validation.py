@@ -36,8 +36,11 @@ RESULTS = HERE / "validation.csv"
 SEED = 42
 VALIDATION_SHARE = 0.15
 BASE = dict(warmup_ratio=0.1, max_seq_length="auto")
-# name -> (loss, hard negatives, overrides for fine_tune)
-CONFIGS: dict[str, tuple[str | None, bool, dict]] = {
+# name -> (loss, hard negatives, overrides for fine_tune). Hard negatives: True mines them with the
+# base model (data.mine); "siblings" takes them from the ICD-10-CM hierarchy instead: the title of
+# another leaf code under the same parent (the confusable neighbour a coder must tell apart), no
+# model needed.
+CONFIGS: dict[str, tuple[str | None, bool | str, dict]] = {
     "base": (None, False, {}),
     "mnrl_bs32_lr1e-4_1ep": ("mnrl", False, dict(BASE, batch_size=32, learning_rate=1e-4, epochs=1)),
     "mnrl_bs32_lr1e-4_3ep": ("mnrl", False, dict(BASE, batch_size=32, learning_rate=1e-4, epochs=3)),
@@ -53,6 +56,10 @@ CONFIGS: dict[str, tuple[str | None, bool, dict]] = {
                                                       epochs=1.5)),
     "mnrl_hn_bs128_lr2e-4_3ep": ("mnrl", True, dict(BASE, batch_size=128, learning_rate=2e-4,
                                                     epochs=3)),
+    "mnrl_sib_bs32_lr1e-4_1ep": ("mnrl", "siblings", dict(BASE, batch_size=32, learning_rate=1e-4,
+                                                          epochs=1)),
+    "mnrl_sib_bs64_lr2e-4_2ep": ("mnrl", "siblings", dict(BASE, batch_size=64, learning_rate=2e-4,
+                                                          epochs=2)),
     "cmnrl_hn_bs256_lr3e-4_3ep": ("cached_mnrl", True, dict(BASE, batch_size=256,
                                                             learning_rate=3e-4, epochs=3,
                                                             mini_batch_size=64)),
@@ -77,6 +84,52 @@ def validation_split(bundle):
     return fit, split, fit_titles
 
 
+def sibling_triplets(train, titles, seed=SEED):
+    """(anchor, positive, negative) with the negative the title of a sibling leaf code (same
+    parent in ICD-10-CM), chosen at random among ``titles`` (the training side's only); pairs whose
+    code has no sibling there keep an in-batch-only row (dropped here, counted)."""
+    import random
+
+    from datasets import Dataset
+
+    from helpers.data.bundled import icd10cm_module, icd10cm_pairs
+    cm = icd10cm_module()
+    _, code_title, _ = icd10cm_pairs()
+    allowed = set(titles)
+    code_of = {t: c for c, t in code_title.items() if t in allowed}
+    family: dict[str, list[str]] = {}
+    for title, code in code_of.items():
+        family.setdefault(cm.get_parent(code), []).append(title)
+    rng = random.Random(seed)
+    rows, dropped = {"anchor": [], "positive": [], "negative": []}, 0
+    for a, p in zip(train["anchor"], train["positive"]):
+        code = code_of.get(p)
+        options = [t for t in family.get(cm.get_parent(code), []) if t != p] if code else []
+        if not options:
+            dropped += 1
+            continue
+        rows["anchor"].append(a)
+        rows["positive"].append(p)
+        rows["negative"].append(rng.choice(sorted(options)))
+    print(f"  sibling negatives: {len(rows['anchor']):,} triplets, {dropped:,} pairs without a "
+          "sibling title dropped")
+    return Dataset.from_dict(rows)
+
+
+def training_rows(hard, base_model, train, titles, exclude):
+    """The rows a configuration trains on, and the seconds spent making them."""
+    start = time.perf_counter()
+    if hard == "siblings":
+        rows = sibling_triplets(train, titles)
+    elif hard:
+        mined = data.mine(base_model, train, corpus=titles, exclude=exclude, seed=SEED)
+        print(f"  mining: {mined.stats}")
+        rows = mined.triplets
+    else:
+        return train, 0.0
+    return rows, time.perf_counter() - start
+
+
 def run_one(name, train, split, titles, exclude, base_model, precision, split_name) -> dict:
     loss, hard, overrides = CONFIGS[name]
     row = {"date": dt.datetime.now().isoformat(timespec="minutes"), "name": name,
@@ -87,12 +140,7 @@ def run_one(name, train, split, titles, exclude, base_model, precision, split_na
     row.update({k: overrides.get(k, "") for k in ("epochs", "batch_size", "learning_rate")})
     model, mining, seconds, pps, cached = base_model, 0.0, 0.0, float("nan"), False
     if loss is not None:
-        rows = train
-        if hard:
-            start = time.perf_counter()
-            mined = data.mine(base_model, train, corpus=titles, exclude=exclude, seed=SEED)
-            rows, mining = mined.triplets, time.perf_counter() - start
-            print(f"  mining: {mined.stats}")
+        rows, mining = training_rows(hard, base_model, train, titles, exclude)
         run = training.fine_tune(base_model, rows, loss=loss, profile="cpu", seed=SEED,
                                  precision=precision, **overrides)
         model, seconds, pps, cached = run.model, run.seconds, run.pairs_per_second, run.from_cache
@@ -109,8 +157,7 @@ def trained(name, train, titles, exclude, base_model, precision):
     loss, hard, overrides = CONFIGS[name]
     if loss is None:
         return base_model
-    rows = data.mine(base_model, train, corpus=titles, exclude=exclude, seed=SEED).triplets \
-        if hard else train
+    rows, _ = training_rows(hard, base_model, train, titles, exclude)
     return training.fine_tune(base_model, rows, loss=loss, profile="cpu", seed=SEED,
                               precision=precision, verbose=False, **overrides).model
 

@@ -82,7 +82,9 @@ PROFILES: dict[str, Profile] = {
         max_mine_pairs=64, timing_corpus=5_000,
     ),
     # cpu: MNRL on pairs, 1 epoch of batch 32: icd10cm R@10 0.775 -> 0.814, MRR@10 0.573 -> 0.630 in
-    # 189 s on an idle 2-core CPU; hard negatives, more epochs or other losses added nothing there.
+    # 189 s (fp32) or 119 s (bf16, on a CPU with bf16 units) on a 2-core AMD EPYC; on validation
+    # data, batch 128 / lr 2e-4 / 2.5 epochs was measurably better (MRR@10 +0.013) but trains 2.6x
+    # as long, so the first run's time kept this recipe (experiments/README.md, issue 13).
     # gpu: + mined hard negatives, batch 128, 3 epochs: R@10 0.828, MRR@10 0.649
     # (experiments/README.md)
     "cpu": Profile(

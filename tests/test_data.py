@@ -393,12 +393,19 @@ def test_one_answer_to_how_many_pairs_matches_notebook_07():
                  if "text/plain" in o.get("data", {}))
     rows = {tuple(line.split()[1:3]): line.split()[3:5] for line in table.splitlines()[1:]}
     assert rows[("support", "ndcg@10")][0] in ("25.0", "50.0")
-    assert rows[("icd10cm", "ndcg@10")][1] == "250.0"
+    assert rows[("icd10cm", "ndcg@10")][1] == "100.0"  # the pooled seeds, from then on
+    # ... and every seed on its own from 500 (the curve table's "seeds better" column)
+    curve = next("".join(o.get("data", {}).get("text/plain", "")) for c in nb.cells
+                 if c.cell_type == "code" and 'readable(summaries["icd10cm"])' in c.source
+                 for o in c.outputs if "text/plain" in o.get("data", {}))
+    all_seeds = [int(line.split()[1]) for line in curve.splitlines()[1:]
+                 if "ndcg@10" in line and line.split()[-1] == "3/3"]
+    assert all_seeds and min(all_seeds) == 500
     assert "25 to 50 pairs of support jargon" in data.PAIRS_ADVICE
-    assert "about 250 pairs of medical synonyms" in data.PAIRS_ADVICE
+    assert "100 to 500 pairs of medical synonyms" in data.PAIRS_ADVICE
     for doc in ("README.md", "INSTRUCTORS.md"):
         text = " ".join((paths.ROOT / doc).read_text(encoding="utf-8").split())
-        assert "There is no fixed floor" in text and "25 to 50 pairs" in text and "about 250" in text, doc
+        assert "There is no fixed floor" in text and "25 to 50 pairs" in text and "100 to 500" in text, doc
 
 
 def test_validate_overlap_with_test(tmp_path):

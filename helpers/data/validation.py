@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     """A test set in any form: pairs (a path, Dataset, DataFrame or list), an IRSplit, a Bundle."""
 
 PAIRS_ADVICE = ("How many pairs? There is no fixed floor: in notebook 07 a measurable NDCG@10 gain "
-                "took 25 to 50 pairs of support jargon and about 250 pairs of medical synonyms, "
+                "took 25 to 50 pairs of support jargon and 100 to 500 pairs of medical synonyms, "
                 "and the medical curve was still rising at 6,765. Start with 50 to 100 good pairs, "
                 "measure with a paired test, and add pairs while the gain still grows.")
 """The workbook's one answer to "how many pairs do I need?", from notebook 07's measured learning
