@@ -60,6 +60,8 @@ CONFIGS: dict[str, tuple[str | None, bool | str, dict]] = {
                                                           epochs=1)),
     "mnrl_sib_bs64_lr2e-4_2ep": ("mnrl", "siblings", dict(BASE, batch_size=64, learning_rate=2e-4,
                                                           epochs=2)),
+    "mnrl_sibup_bs32_lr1e-4_1ep": ("mnrl", "siblings_up", dict(BASE, batch_size=32,
+                                                               learning_rate=1e-4, epochs=1)),
     "cmnrl_hn_bs256_lr3e-4_3ep": ("cached_mnrl", True, dict(BASE, batch_size=256,
                                                             learning_rate=3e-4, epochs=3,
                                                             mini_batch_size=64)),
@@ -84,10 +86,11 @@ def validation_split(bundle):
     return fit, split, fit_titles
 
 
-def sibling_triplets(train, titles, seed=SEED):
+def sibling_triplets(train, titles, seed=SEED, climb=False):
     """(anchor, positive, negative) with the negative the title of a sibling leaf code (same
-    parent in ICD-10-CM), chosen at random among ``titles`` (the training side's only); pairs whose
-    code has no sibling there keep an in-batch-only row (dropped here, counted)."""
+    parent in ICD-10-CM), chosen at random among ``titles`` (the training side's only). A pair whose
+    code has no sibling there is dropped (counted), or with ``climb`` takes its negative from the
+    nearest ancestor (grandparent, then further up) that has other training titles under it."""
     import random
 
     from datasets import Dataset
@@ -97,14 +100,29 @@ def sibling_triplets(train, titles, seed=SEED):
     _, code_title, _ = icd10cm_pairs()
     allowed = set(titles)
     code_of = {t: c for c, t in code_title.items() if t in allowed}
+    def ancestors(code):
+        """Parent, grandparent, ... up to the chapter. (A block named like its only category,
+        e.g. C7A, is its own parent by name: stop at a repeat.)"""
+        chain, node = [], code
+        while True:
+            node = cm.get_parent(node)
+            if not node or node in chain or node == code:
+                return chain
+            chain.append(node)
+
     family: dict[str, list[str]] = {}
     for title, code in code_of.items():
-        family.setdefault(cm.get_parent(code), []).append(title)
+        for node in ancestors(code):  # every ancestor knows the training titles below it
+            family.setdefault(node, []).append(title)
     rng = random.Random(seed)
     rows, dropped = {"anchor": [], "positive": [], "negative": []}, 0
     for a, p in zip(train["anchor"], train["positive"]):
         code = code_of.get(p)
-        options = [t for t in family.get(cm.get_parent(code), []) if t != p] if code else []
+        options = []
+        for node in (ancestors(code) if code else [])[:None if climb else 1]:
+            options = [t for t in family.get(node, []) if t != p]
+            if options:
+                break
         if not options:
             dropped += 1
             continue
@@ -119,8 +137,8 @@ def sibling_triplets(train, titles, seed=SEED):
 def training_rows(hard, base_model, train, titles, exclude):
     """The rows a configuration trains on, and the seconds spent making them."""
     start = time.perf_counter()
-    if hard == "siblings":
-        rows = sibling_triplets(train, titles)
+    if hard in ("siblings", "siblings_up"):
+        rows = sibling_triplets(train, titles, climb=hard == "siblings_up")
     elif hard:
         mined = data.mine(base_model, train, corpus=titles, exclude=exclude, seed=SEED)
         print(f"  mining: {mined.stats}")
