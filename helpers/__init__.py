@@ -11,9 +11,9 @@ One module per idea, each introduced by one lesson and reused by the others:
 * 04_matryoshka: ``matryoshka`` and ``ui`` (widgets that work in JupyterLab and Colab, also in 05
   and 06); 05_evaluation: ``metrics`` (ranking metrics, search, paired comparison) and ``explore``;
   06_try_it_yourself: ``tryit``; 07_when_to_fine_tune: ``curves`` (learning curves) and ``costs``
-  (time and money); 08_make_pairs (coming): ``synth`` (pairs from your documents: title pairs,
-  inverse cloze, queries written by a small generator, and the filters that clean them); ``plots``
-  draws for all of them.
+  (time and money); 08_make_pairs: ``synth`` (pairs from your documents: title pairs, inverse
+  cloze, queries written by a small generator, the filters that clean them, and made pairs measured
+  against human ones); ``plots`` draws for all of them.
 
 Import what you need: ``from helpers import device, models, data``. Importing opens no network
 connection: ``profiles.start`` (the first call of every lesson) decides that, once.

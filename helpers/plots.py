@@ -281,27 +281,34 @@ def compare_bars(scores: pd.DataFrame,
     return fig
 
 
-def paired_differences(table: pd.DataFrame, title: str | None = None, *, ax: Axes | None = None,
+def paired_differences(table: pd.DataFrame, title: str | None = None, *, by: str = "metric",
+                       xlabel: str | None = None, ax: Axes | None = None,
                        figsize: tuple[float, float] | None = None) -> Figure:
     """The per-metric difference B - A with its paired 95% interval, one line each (05_evaluation).
 
     ``table``: the result of :func:`helpers.metrics.compare` (columns metric, diff, ci_low, ci_high
     and, when present, p_value). A dot marks the mean difference, the bar its interval; the dashed
-    line is zero, "no difference": an interval that does not cross it is a measured change.
-    Returns the Figure.
+    line is zero, "no difference". A line is green (better) or red (worse) only when the workbook's
+    one rule says so (the ``verdict`` column, else ``metrics.verdict`` of the row), grey otherwise.
+    ``by``: the column that names each line (``"model"`` for ``synth.compare_all``'s table, one
+    model per line, 08_make_pairs); ``xlabel`` replaces the x axis label. Returns the Figure.
     """
     import pandas as pd
 
-    needed = {"metric", "diff", "ci_low", "ci_high"}
+    needed = {by, "diff", "ci_low", "ci_high"}
     if not isinstance(table, pd.DataFrame) or table.empty or not needed <= set(table.columns):
-        raise PlotError("paired_differences reads the table of metrics.compare(per_query_a, "
-                        "per_query_b): columns metric, diff, ci_low, ci_high.")
+        raise PlotError(f"paired_differences reads the table of metrics.compare(per_query_a, "
+                        f"per_query_b): columns {by}, diff, ci_low, ci_high.")
     fig, ax = _axes(ax, figsize)
     rows = table.iloc[::-1]  # first metric on top
     y = np.arange(len(rows))
     diff = rows["diff"].to_numpy(float)
     low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
-    colors = ["C2" if lo > 0 else "C3" if hi < 0 else "0.5" for lo, hi in zip(low, high)]
+    # green "better", red "worse", grey otherwise: the one rule (metrics.verdict), so a line whose
+    # interval misses zero while the randomization test disagrees stays grey
+    from .metrics import verdict
+    verdicts = [row["verdict"] if "verdict" in rows else verdict(row) for _, row in rows.iterrows()]
+    colors = [{"better": "C2", "worse": "C3"}.get(v, "0.5") for v in verdicts]
     for yi, d, lo, hi, color in zip(y, diff, low, high, colors):
         ax.errorbar([d], [yi], xerr=[[max(d - lo, 0)], [max(hi - d, 0)]], fmt="o", color=color,
                     elinewidth=2, capsize=4)
@@ -309,10 +316,10 @@ def paired_differences(table: pd.DataFrame, title: str | None = None, *, ax: Axe
     for yi, d, hi, p in zip(y, diff, high, rows["p_value"] if "p_value" in rows else [None] * len(rows)):
         note = f"{d:+.3f}" + (f"  (p={p:.3g})" if p is not None else "")
         ax.annotate(note, (hi, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y, [_label(m) for m in rows["metric"]])
+    ax.set_yticks(y, [_label(m) for m in rows[by]])
     span = max(abs(low.min()), abs(high.max()), 1e-3)
     ax.set_xlim(min(low.min(), 0) - 0.15 * span, max(high.max(), 0) + 0.6 * span)
-    ax.set_xlabel("difference (B - A), with 95% paired bootstrap interval")
+    ax.set_xlabel(xlabel or "difference (B - A), with 95% paired bootstrap interval")
     ax.set_title(title or "Paired differences per metric")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)

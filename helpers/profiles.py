@@ -59,6 +59,10 @@ class Profile:
     max_mine_pairs: int | None = 1000
     # search-time demo (notebook 04): vectors in the stand-in corpus searched at each size
     timing_corpus: int = 100_000
+    # made pairs (notebook 08): documents the generator writes queries for (None = all; on a laptop
+    # CPU generation is the slow part), and icd10cm inclusion-term pairs in its human row (None = all)
+    synth_generate_limit: int | None = 300
+    synth_icd_human_pairs: int | None = 1000
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Profile:
@@ -79,7 +83,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", max_train_pairs=64, max_test_queries=40, max_corpus=300,
         epochs=1, batch_size=16, learning_rate=1e-4, max_steps=4, bootstrap=1000,
         curve_sizes=(16, 32), curve_seeds=(0,), curve_eval_queries=40, curve_eval_corpus=300,
-        max_mine_pairs=64, timing_corpus=5_000,
+        max_mine_pairs=64, timing_corpus=5_000, synth_generate_limit=8,
     ),
     # cpu: MNRL on pairs, 1 epoch of batch 32: icd10cm R@10 0.775 -> 0.814, MRR@10 0.573 -> 0.630 in
     # 189 s (fp32) or 119 s (bf16, on a CPU with bf16 units) on a 2-core AMD EPYC; on validation
@@ -96,6 +100,7 @@ PROFILES: dict[str, Profile] = {
         epochs=3, batch_size=128, learning_rate=2e-4, hard_negatives=True,
         curve_sizes=(25, 50, 100, 250, 500, 1000, 2000, 4000), curve_seeds=(0, 1, 2, 3, 4),
         curve_eval_queries=None, curve_eval_corpus=None, max_mine_pairs=None,
+        synth_generate_limit=None, synth_icd_human_pairs=None,
     ),
 }
 

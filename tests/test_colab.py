@@ -338,7 +338,8 @@ def test_set_repo_url_rewrites_pyproject_badges_and_setup_cells_only(tmp_path):
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     files = [tmp_path / "pyproject.toml", *colab.notebooks(tmp_path)]
     before = {p: p.read_text(encoding="utf-8") for p in files}
-    assert len(before) == 17
+    lessons = paths.lessons(tmp_path / "notebooks")
+    assert len(lessons) >= 8 and len(before) == 1 + 2 * len(lessons)  # each with its solutions
 
     changed = colab.set_repo_url("https://github.com/someone/fork.git/", root=tmp_path)
     assert sorted(changed) == sorted(before)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,23 @@ def icd10cm_pairs() -> tuple[list[tuple[str, str]], dict[str, str], dict]:
     skipped["edition"] = (f"{m.group(1)} {m.group(2)}, {m.group(3)} release" if m
                           else "edition unknown")
     return pairs, titles, skipped
+
+
+def icd10cm_headings(codes: Iterable[str]) -> dict[str, str]:
+    """The title of each code's parent in the ICD-10-CM hierarchy, the heading it sits under:
+    ``{"A00.0": "Cholera"}`` (introduced in 08_make_pairs). Structure alone, no inclusion terms; a
+    code without a parent (a chapter) is left out. :class:`DataError` for an unknown code."""
+    cm = icd10cm_module()
+    headings = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for code in codes:
+            if not cm.is_valid_item(code):
+                raise DataError(f"{code!r} is not an ICD-10-CM code (e.g. 'A00.0').")
+            parent = cm.get_parent(code)
+            if parent:
+                headings[code] = " ".join(cm.get_description(parent).split())
+    return headings
 
 
 def build_icd10cm(test_size: float, seed: int) -> dict:
