@@ -28,11 +28,14 @@ trained again (``load_run`` raises :class:`DamagedCache`).
 
 The modules, one idea each: ``settings`` (settings, Trainer arguments, data checks), ``losses``,
 ``callbacks`` (readable progress, evaluation during training), ``cache`` (:class:`Run`, the cache
-key, saving and loading runs) and ``tune`` (``fine_tune`` and the training steps). Everything a
-lesson uses is importable from ``helpers.training`` directly.
+key, saving and loading runs), ``tune`` (``fine_tune`` and the training steps) and ``distributed``
+(``fine_tune_distributed``: the same training over several processes under ``torchrun``, used by
+``python -m helpers.train``). Everything a lesson uses is importable from ``helpers.training``
+directly.
 """
 from .cache import (CACHE_FORMAT, RUN_FILE, DamagedCache, Run, cache_key, cache_root,
                     data_fingerprint, load_run, model_identity, split_fingerprint, versions)
+from .distributed import World, batch_plan, fine_tune_distributed
 from .losses import batch_loss, build_loss
 from .settings import (DEFAULTS, IN_BATCH_LOSSES, LOSSES, SETTINGS, Loss, TrainingError,
                        auto_max_seq_length, build_args, check_train_data, resolve_settings,
@@ -41,8 +44,8 @@ from .tune import Plan, fine_tune, train_now
 
 __all__ = [
     "CACHE_FORMAT", "DEFAULTS", "IN_BATCH_LOSSES", "LOSSES", "Loss", "Plan", "RUN_FILE", "Run",
-    "SETTINGS", "DamagedCache", "TrainingError", "auto_max_seq_length", "batch_loss", "build_args",
-    "build_loss", "cache_key", "cache_root", "check_train_data", "data_fingerprint", "fine_tune",
-    "load_run", "model_identity", "resolve_settings", "split_fingerprint", "subsample", "train_now",
-    "versions",
+    "SETTINGS", "DamagedCache", "TrainingError", "World", "auto_max_seq_length", "batch_loss",
+    "batch_plan", "build_args", "build_loss", "cache_key", "cache_root", "check_train_data",
+    "data_fingerprint", "fine_tune", "fine_tune_distributed", "load_run", "model_identity",
+    "resolve_settings", "split_fingerprint", "subsample", "train_now", "versions",
 ]

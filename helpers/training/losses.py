@@ -21,28 +21,36 @@ if TYPE_CHECKING:
 def build_loss(model: SentenceTransformer, loss: Loss = "mnrl",
                matryoshka_dims: Sequence[int] | None = None,
                settings: dict[str, Any] | None = None,
-               guide: SentenceTransformer | None = None) -> torch.nn.Module:
+               guide: SentenceTransformer | None = None,
+               gather_across_devices: bool = False) -> torch.nn.Module:
     """The sentence-transformers loss object for ``loss`` (see :data:`LOSSES`), optionally wrapped
     in MatryoshkaLoss (introduced in 04_matryoshka). ``guide`` is the frozen base model for
-    ``"gist"``."""
+    ``"gist"``. ``gather_across_devices``: in data-parallel training
+    (``helpers.training.distributed``) the in-batch-negative losses score each anchor against the
+    batches of every process, not only its own (ignored by ``"triplet"``: no in-batch
+    negatives)."""
     from sentence_transformers.sentence_transformer import losses
 
     settings = settings or {}
     scale = float(settings.get("scale", 20.0))
+    gather = bool(gather_across_devices)
     if loss == "mnrl":
-        base = losses.MultipleNegativesRankingLoss(model, scale=scale)
+        base = losses.MultipleNegativesRankingLoss(model, scale=scale,
+                                                   gather_across_devices=gather)
     elif loss == "mnrl_symmetric":
         base = losses.MultipleNegativesRankingLoss(
-            model, scale=scale, directions=("query_to_doc", "doc_to_query"))
+            model, scale=scale, directions=("query_to_doc", "doc_to_query"),
+            gather_across_devices=gather)
     elif loss == "cached_mnrl":
         base = losses.CachedMultipleNegativesRankingLoss(
-            model, scale=scale, mini_batch_size=int(settings.get("mini_batch_size", 32)))
+            model, scale=scale, mini_batch_size=int(settings.get("mini_batch_size", 32)),
+            gather_across_devices=gather)
     elif loss == "triplet":
         base = losses.TripletLoss(model)
     elif loss == "gist":
         if guide is None:
             raise TrainingError("loss='gist' needs a guide model (the frozen base model).")
-        base = losses.GISTEmbedLoss(model, guide)
+        base = losses.GISTEmbedLoss(model, guide, gather_across_devices=gather)
     else:
         raise TrainingError(f"Unknown loss {loss!r}: choose one of {', '.join(LOSSES)}.")
     if matryoshka_dims:
