@@ -42,7 +42,7 @@ from .cache import (CACHE_FORMAT, Run, cache_key, data_fingerprint, model_identi
                     versions)
 from .losses import build_loss
 from .settings import (IN_BATCH_LOSSES, LOSSES, SETTINGS, Loss, TrainingError,
-                       auto_max_seq_length, build_args, check_train_data, resolve_settings,
+                       build_args, check_train_data, resolve_settings, sequence_length,
                        subsample)
 
 if TYPE_CHECKING:
@@ -148,18 +148,6 @@ def describe_batch(plan: Mapping[str, Any], backend: str | None = None) -> str:
     return (head + f" · {how}: {plan['negatives_per_anchor']} in-batch negatives per anchor "
             f"(with gathering {plan['negatives_with_gathering']}, without "
             f"{plan['negatives_without_gathering']})")
-
-
-def sequence_length(model: SentenceTransformer, train, setting) -> tuple[int, int]:
-    """``(train with, give back)``: the max_seq_length to train with for the ``max_seq_length``
-    setting ("auto", None or an int) and the model's own limit, restored after training (the rule
-    of :func:`helpers.training.fine_tune`)."""
-    original = int(getattr(model, "max_seq_length", None) or 512)
-    if setting == "auto":
-        return auto_max_seq_length(model, train), original
-    if setting is None:
-        return original, original
-    return min(int(setting), original), original
 
 
 class _Examples:
@@ -350,4 +338,4 @@ def _cuda_available() -> bool:
 
 
 __all__ = ["World", "backend_name", "batch_plan", "describe_batch", "fine_tune_distributed",
-           "gather_objects", "sequence_length"]
+           "gather_objects"]

@@ -195,3 +195,15 @@ def auto_max_seq_length(model: SentenceTransformer, train: Dataset, percentile: 
     value = int(math.ceil(float(np.percentile(lengths, percentile)) / multiple) * multiple)
     cap = int(getattr(model, "max_seq_length", None) or 512)
     return max(multiple, min(value, cap))
+
+
+def sequence_length(model: SentenceTransformer, train, setting) -> tuple[int, int]:
+    """``(train with, give back)``: the max_seq_length to train with for the ``max_seq_length``
+    setting ("auto", None or an int) and the model's own limit, restored after training (one rule
+    for :func:`helpers.training.fine_tune` and the distributed runs)."""
+    original = int(getattr(model, "max_seq_length", None) or 512)
+    if setting == "auto":
+        return auto_max_seq_length(model, train), original
+    if setting is None:
+        return original, original
+    return min(int(setting), original), original

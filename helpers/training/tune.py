@@ -24,8 +24,8 @@ from .cache import (CACHE_FORMAT, DamagedCache, Run, cache_key, cache_root, copy
                     data_fingerprint, load_run, model_identity, read_run, save_run,
                     split_fingerprint, versions)
 from .losses import build_loss
-from .settings import (LOSSES, SETTINGS, Loss, TrainingError, auto_max_seq_length, build_args,
-                       check_train_data, resolve_settings, subsample)
+from .settings import (LOSSES, SETTINGS, Loss, TrainingError, build_args,
+                       check_train_data, resolve_settings, sequence_length, subsample)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -91,14 +91,7 @@ def fine_tune(model: SentenceTransformer | str | os.PathLike, train: TrainData,
     train = subsample(train, settings["max_train_pairs"], seed)
     info = device.detect()
 
-    original_max_len = int(getattr(model, "max_seq_length", None) or 512)
-    msl = settings["max_seq_length"]
-    if msl == "auto":
-        seq_len = auto_max_seq_length(model, train)
-    elif msl is None:
-        seq_len = original_max_len
-    else:
-        seq_len = min(int(msl), original_max_len)
+    seq_len, original_max_len = sequence_length(model, train, settings["max_seq_length"])
 
     config = {
         "format": CACHE_FORMAT,
