@@ -13,7 +13,9 @@ One module per idea, each introduced by one lesson and reused by the others:
   06_try_it_yourself: ``tryit``; 07_when_to_fine_tune: ``curves`` (learning curves) and ``costs``
   (time and money); 08_make_pairs: ``synth`` (pairs from your documents: title pairs, inverse
   cloze, queries written by a small generator, the filters that clean them, and made pairs measured
-  against human ones); ``plots`` draws for all of them.
+  against human ones); 09_scale_out: ``train`` (the command line over ``fine_tune``, one process
+  or many under torchrun), ``vector_index`` (a real index over a million vectors) and ``publish``
+  (a model card and the hub); ``plots`` draws for all of them.
 
 Import what you need: ``from helpers import device, models, data``. Importing opens no network
 connection: ``profiles.start`` (the first call of every lesson) decides that, once.

@@ -489,3 +489,43 @@ def learning_curve(summary: pd.DataFrame, metric: str = "recall@10", title: str 
     ax.grid(alpha=0.3)
     ax.set_axisbelow(True)
     return fig
+
+
+def index_tradeoff(table: pd.DataFrame, target: float = 0.95, title: str | None = None, *,
+                   figsize: tuple[float, float] | None = None) -> Figure:
+    """Speed against faithfulness, one panel per embedding size (09_scale_out): each index of
+    :func:`helpers.vector_index.compare` is a point at its milliseconds per query (log scale) and
+    its recall against exact search, labelled with its method and memory; a dashed line marks
+    ``target``. Up and to the left is better. Returns the Figure."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    needed = ["dims", "method", "ms/query", "recall vs exact", "index MB"]
+    if not isinstance(table, pd.DataFrame) or table.empty or any(
+            c not in table.columns for c in needed):
+        raise PlotError("index_tradeoff needs the table of vector_index.compare(...), with the "
+                        f"columns {', '.join(needed)}.")
+    sizes = sorted({int(d) for d in table["dims"]}, reverse=True)
+    fig, axes = plt.subplots(1, len(sizes), figsize=figsize or (5 * len(sizes), 3.8),
+                             layout="constrained", squeeze=False, sharey=True)
+    methods = list(dict.fromkeys(table["method"]))
+    for ax, size in zip(axes[0], sizes):
+        for _, row in table[table["dims"] == size].iterrows():
+            i = methods.index(row["method"])
+            ax.scatter(row["ms/query"], row["recall vs exact"], s=60, color=f"C{i}",
+                       label=row["method"], zorder=3)
+            ax.annotate(f"{row['index MB']:,.0f} MB" + (
+                f" (+{row['rescore MB']:,.0f} to rescore)" if row.get("rescore MB", 0) else ""),
+                (row["ms/query"], row["recall vs exact"]), textcoords="offset points",
+                xytext=(6, -10 if i % 2 else 5), fontsize=7, color="0.25")
+        ax.axhline(target, color="0.3", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("milliseconds per query, one at a time (log scale)")
+        ax.set_title(f"{size} dimensions")
+        ax.grid(alpha=0.3, which="both")
+        ax.set_axisbelow(True)
+    axes[0][0].set_ylabel("share of exact search's top 10 found")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

@@ -63,6 +63,14 @@ class Profile:
     # CPU generation is the slow part), and icd10cm inclusion-term pairs in its human row (None = all)
     synth_generate_limit: int | None = 300
     synth_icd_human_pairs: int | None = 1000
+    # beyond one machine (notebook 09): vectors in the index (real ICD-10-CM descriptions, the rest
+    # distractors), real descriptions encoded (None = all 97,729), validation queries that choose
+    # each index's effort, queries timed one at a time, texts timed for multi-process encoding
+    index_vectors: int = 1_000_000
+    index_real_texts: int | None = 20_000
+    index_validation_queries: int = 500
+    index_latency_queries: int = 100
+    encode_speed_texts: int = 4_000
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Profile:
@@ -84,6 +92,8 @@ PROFILES: dict[str, Profile] = {
         epochs=1, batch_size=16, learning_rate=1e-4, max_steps=4, bootstrap=1000,
         curve_sizes=(16, 32), curve_seeds=(0,), curve_eval_queries=40, curve_eval_corpus=300,
         max_mine_pairs=64, timing_corpus=5_000, synth_generate_limit=8,
+        index_vectors=20_000, index_real_texts=1_000, index_validation_queries=50,
+        index_latency_queries=10, encode_speed_texts=200,
     ),
     # cpu: MNRL on pairs, 1 epoch of batch 32: icd10cm R@10 0.775 -> 0.814, MRR@10 0.573 -> 0.630 in
     # 189 s (fp32) or 119 s (bf16, on a CPU with bf16 units) on a 2-core AMD EPYC; on validation
@@ -101,6 +111,7 @@ PROFILES: dict[str, Profile] = {
         curve_sizes=(25, 50, 100, 250, 500, 1000, 2000, 4000), curve_seeds=(0, 1, 2, 3, 4),
         curve_eval_queries=None, curve_eval_corpus=None, max_mine_pairs=None,
         synth_generate_limit=None, synth_icd_human_pairs=None,
+        index_real_texts=None, encode_speed_texts=20_000,
     ),
 }
 

@@ -38,11 +38,13 @@ the file, the key and what is allowed, never a traceback.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,7 +95,8 @@ class ConfigError(InputError):
 
 @dataclass
 class EvalConfig:
-    """The ``[eval]`` table: a seeded subset of the test split (all of it by default)."""
+    """The ``[eval]`` table: a seeded subset of the test split; sizes left out are the profile's
+    (the whole split in the cpu and gpu profiles, 40 queries and 300 documents in smoke)."""
     max_queries: int | None = None
     max_corpus: int | None = None
     ks: tuple[int, ...] = (1, 3, 5, 10)
@@ -233,9 +236,34 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
     return config
 
 
-def read_config(path: str | os.PathLike) -> TrainConfig:
-    """Read and check a TOML training config (see the module docstring); a missing file, a TOML
-    syntax error or a wrong key is a :class:`ConfigError` naming the file."""
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str) -> dict[str, Any]:
+    """``raw`` with each ``KEY=VALUE`` of ``overrides`` set (``--set settings.batch_size=16``,
+    ``--set output="models/two"``): a dotted key names a table, the value is read as TOML (a bare
+    word that is not TOML is taken as a string). The checks of :func:`parse_config` still apply."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. settings.batch_size=16.")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        *tables, name = key.split(".")
+        where = raw
+        for table in tables:
+            where = where.setdefault(table, {})
+            if not isinstance(where, dict):
+                raise ConfigError(f"--set {item!r}: {table} is not a table in {source}.")
+        where[name] = value
+    return raw
+
+
+def read_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read and check a TOML training config (see the module docstring), with ``overrides``
+    (``KEY=VALUE``, see :func:`apply_overrides`) applied; a missing file, a TOML syntax error or
+    a wrong key is a :class:`ConfigError` naming the file."""
     path = Path(path)
     source = paths.show(path) if path.is_absolute() else str(path)
     try:
@@ -248,6 +276,9 @@ def read_config(path: str | os.PathLike) -> TrainConfig:
         raise ConfigError(f"{source} cannot be read ({paths.brief_error(exc)}).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}.") from None
+    if overrides:
+        raw = apply_overrides(raw, overrides, source)
+        source = f"{source} (with --set {' '.join(overrides)})"
     return parse_config(raw, source)
 
 
@@ -278,12 +309,21 @@ def train_record(config: TrainConfig, run: Run, world: World) -> dict[str, Any]:
             "model": "model"}
 
 
-def evaluate(model, bundle, ev: EvalConfig, out: Path, base_name: str) -> dict[str, Any]:
+def eval_split(bundle, ev: EvalConfig, profile: str = "auto"):
+    """The test subset ``[eval]`` asks for: its sizes, else the profile's test sizes."""
+    prof = profiles.get(profile)
+    return bundle.test.subset(prof.max_test_queries if ev.max_queries is None else ev.max_queries,
+                              prof.max_corpus if ev.max_corpus is None else ev.max_corpus,
+                              seed=ev.seed)
+
+
+def evaluate(model, bundle, ev: EvalConfig, out: Path, base_name: str,
+             profile: str = "auto") -> dict[str, Any]:
     """Evaluate ``model`` (and, with ``baseline``, the base model) on the test subset; write
     results.json and the per-query tables into ``out``; print a short summary."""
     from . import metrics, models
 
-    split = bundle.test.subset(ev.max_queries, ev.max_corpus, seed=ev.seed)
+    split = eval_split(bundle, ev, profile)
     tuned = metrics.evaluate_per_query(model, split, ks=ev.ks, show_progress_bar=False)
     tuned.per_query.to_csv(out / "per_query.csv")
     results: dict[str, Any] = {"split": split.describe(), "queries": len(split.queries),
@@ -331,12 +371,13 @@ def run(config: TrainConfig, world: World | None = None) -> dict[str, Any] | Non
     out.mkdir(parents=True, exist_ok=True)
     record = train_record(config, result, world)
     if config.eval is not None:
-        record["eval"] = evaluate(result.model, bundle, config.eval, out, config.model)
+        record["eval"] = evaluate(result.model, bundle, config.eval, out, config.model,
+                                  config.profile)
     paths.write_atomic(out / "train_record.json", json.dumps(record, indent=2, default=str))
     if config.publish is not None:
         from . import publish
-        split = bundle.test if config.eval is None else bundle.test.subset(
-            config.eval.max_queries, config.eval.max_corpus, seed=config.eval.seed)
+        split = bundle.test if config.eval is None else eval_split(bundle, config.eval,
+                                                                    config.profile)
         done = publish.push(result.model, config.publish.repo_id, private=config.publish.private,
                             dry_run_folder=config.publish.dry_run_folder, split=split,
                             split_name=f"{bundle.name}-test")
@@ -361,6 +402,59 @@ def plan_text(config: TrainConfig, world: World) -> str:
             f"{describe_batch(plan)}")
 
 
+def command(config: str | os.PathLike, processes: int = 1,
+            overrides: Sequence[str] = ()) -> list[str]:
+    """The command line that trains ``config`` on ``processes`` processes: ``python -m
+    helpers.train CONFIG`` for one, ``python -m torch.distributed.run --standalone
+    --nproc_per_node N -m helpers.train CONFIG`` (what ``torchrun`` runs) for more."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ConfigError(f"processes must be a whole number from 1 up, got {processes!r}.")
+    launcher = ([] if processes == 1 else
+                ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)])
+    tail = [arg for item in overrides for arg in ("--set", item)]
+    return [sys.executable, *launcher, "-m", "helpers.train", str(config), *tail]
+
+
+def shown(argv: Sequence[str]) -> str:
+    """A command as a learner types it: ``torchrun`` for ``python -m torch.distributed.run``."""
+    import shlex
+
+    words = ["python" if i == 0 else w for i, w in enumerate(argv)]
+    text = " ".join(shlex.quote(w) for w in words)
+    return text.replace("python -m torch.distributed.run --standalone", "torchrun --standalone")
+
+
+def launch(config: str | os.PathLike, processes: int = 1, overrides: Sequence[str] = (),
+           threads: int | None = None) -> dict[str, Any]:
+    """Run :func:`command` from the repository root (as a learner would in a terminal), print its
+    output as it comes, and return the train record the run wrote. Each process gets ``threads``
+    torch threads (default: the CPU cores shared out between the processes). A failed run raises
+    :class:`WorkbookError` with the end of its output."""
+    import subprocess
+
+    argv = command(config, processes, overrides)
+    settings = read_config(paths.ROOT / config if not Path(config).is_absolute() else config,
+                           overrides)
+    cores = os.cpu_count() or 1
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = str(threads or max(1, cores // processes))
+    env["TQDM_DISABLE"] = "1"  # a bar redrawn through a pipe is one line per redraw; steps are logged
+    print(f"$ {shown(argv)}", flush=True)
+    lines: list[str] = []
+    with subprocess.Popen(argv, cwd=paths.ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, bufsize=1) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            print(line, end="", flush=True)
+    if proc.returncode != 0:
+        raise WorkbookError(f"The training command stopped with exit code {proc.returncode}; "
+                            "its last lines:\n" + "".join(lines[-15:]))
+    out = Path(settings.output).expanduser()
+    out = out if out.is_absolute() else paths.ROOT / out
+    return json.loads((out / "train_record.json").read_text(encoding="utf-8"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line: ``python -m helpers.train CONFIG [--check]``; 0 on success, 2 for a
     problem the workbook explained (the message says how to fix it)."""
@@ -370,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="a TOML config file, e.g. configs/icd10cm_cpu.toml")
     parser.add_argument("--check", action="store_true",
                         help="read and check the config, print the plan, train nothing")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one setting of the config for this run, e.g. "
+                        "--set settings.batch_size=16 --set output=models/two (repeatable)")
     parser.add_argument("--processes", type=int, default=None, metavar="N",
                         help="with --check: the plan for N processes (torchrun --nproc_per_node N)")
     args = parser.parse_args(argv)
@@ -377,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .training.distributed import World
         world = World.from_env()
-        config = read_config(args.config)
+        config = read_config(args.config, args.set)
         if args.check:
             if args.processes is not None and args.processes < 1:
                 raise ConfigError("--processes must be 1 or more.")

@@ -150,6 +150,155 @@ def test_run_records_evaluates_and_publishes(tmp_path, monkeypatch, capsys):
     assert "support-test" in card and "cosine_ndcg@10" in card
 
 
+
+# ---------------------------------------------------------------- --set overrides and eval sizes
+def test_overrides_set_dotted_keys_into_tables(tmp_path):
+    path = write(tmp_path, MINIMAL + "[settings]\nbatch_size = 32\nepochs = 1\n")
+    config = train.read_config(path, ["settings.batch_size=16", "eval.max_queries=50",
+                                      "seed=7"])
+    assert config.settings == {"batch_size": 16, "epochs": 1}  # the other setting is kept
+    assert config.eval is not None and config.eval.max_queries == 50
+    assert config.eval.max_corpus is None and config.eval.ks == (1, 3, 5, 10)
+    assert config.seed == 7 and config.data == "icd10cm" and config.output == "out"
+    assert "--set settings.batch_size=16 eval.max_queries=50 seed=7" in config.source
+    assert train.read_config(path).settings == {"batch_size": 32, "epochs": 1}  # file unchanged
+
+
+def test_override_values_are_toml_and_a_bare_word_is_a_string(tmp_path):
+    config = train.read_config(write(tmp_path, MINIMAL), [
+        "matryoshka_dims=[128, 64]", "output=models/two", "profile = smoke",
+        'model="my/model"', "cache=false", "test_size=0.25", "settings.max_steps=none",
+        "settings.max_seq_length=auto", "eval.ks=[10, 1]", "eval.baseline=true"])
+    assert config.matryoshka_dims == [128, 64]
+    assert config.output == "models/two" and config.profile == "smoke"
+    assert config.model == "my/model" and config.cache is False and config.test_size == 0.25
+    assert config.settings == {"max_steps": None, "max_seq_length": "auto"}
+    assert config.eval.ks == (1, 10) and config.eval.baseline is True
+    # quoted or bare, the same text
+    quoted = train.read_config(write(tmp_path, MINIMAL), ['output="models/two"'])
+    assert quoted.output == "models/two"
+
+
+def test_apply_overrides_leaves_the_raw_dict_alone():
+    raw = {"data": "icd10cm", "output": "out", "settings": {"batch_size": 32},
+           "matryoshka_dims": [64]}
+    before = json.loads(json.dumps(raw))
+    out = train.apply_overrides(raw, ["settings.batch_size=16", "eval.max_queries=50",
+                                      "matryoshka_dims=[128]", "output=elsewhere"], "cfg.toml")
+    assert raw == before
+    assert out == {"data": "icd10cm", "output": "elsewhere", "settings": {"batch_size": 16},
+                   "matryoshka_dims": [128], "eval": {"max_queries": 50}}
+    assert out["settings"] is not raw["settings"]
+    assert train.apply_overrides(raw, [], "cfg.toml") == raw
+
+
+def test_the_last_of_repeated_overrides_wins(tmp_path):
+    config = train.read_config(write(tmp_path, MINIMAL), ["seed=1", "seed=2"])
+    assert config.seed == 2
+    assert train.apply_overrides({}, ["output=a=b"], "cfg.toml") == {"output": "a=b"}
+
+
+@pytest.mark.parametrize("item", ["settings.batch_size", "batch_size 16", "=16", " =3", ""])
+def test_override_without_key_and_equals_is_a_clear_error(tmp_path, item):
+    with pytest.raises(train.ConfigError) as caught:
+        train.read_config(write(tmp_path, MINIMAL), [item])
+    message = str(caught.value)
+    assert message.startswith(f"--set {item!r}") and "KEY=VALUE" in message, message
+    assert "settings.batch_size=16" in message  # the example
+
+
+def test_override_into_a_value_that_is_not_a_table(tmp_path):
+    with pytest.raises(train.ConfigError, match=r"seed is not a table in .*cfg\.toml"):
+        train.read_config(write(tmp_path, MINIMAL + "seed = 3\n"), ["seed.x=1"])
+
+
+@pytest.mark.parametrize("item, words", [
+    ("settings.batch_size=1", ["[settings]", "batch_size must be at least 2"]),
+    ("settings.batch_size=sixteen", ["batch_size must be a whole number", "'sixteen'"]),
+    ("settings.epocs=2", ["[settings]", "unknown key 'epocs'"]),
+    ("eval.max_queries=0", ["[eval]", "max_queries must be a whole number of 1 or more"]),
+    ("matryoshka_dims=[128, 0]", ["matryoshka_dims must be a list"]),
+    ("output=2", ["output must be a text", "got 2"]),
+    ("profile=laptop", ["profile must be one of", "'laptop'"]),
+    ("lossx=mnrl", ["unknown key 'lossx'"]),
+    ("settings=3", ["settings must be a table"]),
+])
+def test_a_wrong_override_is_still_checked(tmp_path, item, words):
+    with pytest.raises(train.ConfigError) as caught:
+        train.read_config(write(tmp_path, MINIMAL), [item])
+    message = str(caught.value)
+    assert "cfg.toml" in message and f"--set {item}" in message, message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def test_main_check_with_set_prints_the_new_global_batch(tmp_path, capsys):
+    cfg = str(CONFIGS / "icd10cm_cpu.toml")
+    assert train.main([cfg, "--check", "--processes", "2"]) == 0
+    assert "2 processes x 32 pairs = global batch 64" in capsys.readouterr().out
+    assert train.main([cfg, "--check", "--set", "settings.batch_size=16", "--processes",
+                       "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 processes x 16 pairs = global batch 32" in out
+    assert "31 in-batch negatives per anchor" in out and "without 15" in out
+    assert "--set settings.batch_size=16" in out
+    assert train.main([cfg, "--check", "--set", "settings.batch_size=16", "--set",
+                       "output=models/two"]) == 0
+    out = capsys.readouterr().out
+    assert "-> models/two" in out and "global batch 16" in out
+
+
+def test_main_reports_a_bad_override_without_a_traceback(tmp_path, capsys):
+    cfg = str(write(tmp_path, MINIMAL))
+    assert train.main([cfg, "--check", "--set", "settings.batch_size"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workbook-train: --set 'settings.batch_size'") and "KEY=VALUE" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert train.main([cfg, "--check", "--set", "settings.batch_size=1"]) == 2
+    assert "batch_size must be at least 2" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def icd10cm():
+    from helpers import data
+    return data.load("icd10cm")
+
+
+def test_eval_split_takes_the_profiles_sizes(icd10cm):
+    from helpers import profiles
+
+    smoke = profiles.get("smoke")
+    split = train.eval_split(icd10cm, train.EvalConfig(), "smoke")
+    assert len(split.queries) == smoke.max_test_queries == 40
+    assert len(split.corpus) == smoke.max_corpus
+    # every query keeps its answers
+    assert all(set(split.qrels[q]) <= set(split.corpus) for q in split.queries)
+    # the cpu profile has no limit: the whole test split
+    whole = train.eval_split(icd10cm, train.EvalConfig(), "cpu")
+    assert (len(whole.queries), len(whole.corpus)) == (len(icd10cm.test.queries),
+                                                       len(icd10cm.test.corpus))
+
+
+def test_eval_split_auto_follows_the_workbook_profile(icd10cm, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_PROFILE", "smoke")
+    assert len(train.eval_split(icd10cm, train.EvalConfig()).queries) == 40
+
+
+def test_eval_split_explicit_sizes_win(icd10cm):
+    ev = train.EvalConfig(max_queries=25, max_corpus=100, seed=3)
+    for profile in ("smoke", "cpu"):
+        split = train.eval_split(icd10cm, ev, profile)
+        assert (len(split.queries), len(split.corpus)) == (25, 100)
+    # one size given, the other the profile's
+    split = train.eval_split(icd10cm, train.EvalConfig(max_queries=30), "smoke")
+    assert (len(split.queries), len(split.corpus)) == (30, 300)
+    # seeded: the same config, the same queries; another seed, others
+    again = train.eval_split(icd10cm, ev, "smoke")
+    assert list(again.queries) == list(train.eval_split(icd10cm, ev, "cpu").queries)
+    other = train.eval_split(icd10cm, train.EvalConfig(max_queries=25, max_corpus=100), "smoke")
+    assert list(other.queries) != list(again.queries)
+
+
 # ---------------------------------------------------------------------------- world and batch
 def test_world_from_the_launchers_environment():
     assert World.from_env({}) == World(0, 0, 1) and World.from_env({}).is_main

@@ -35,7 +35,8 @@ The modules, one idea each: ``containers`` (IRSplit, Bundle, the split by docume
 ``check_*`` functions) and ``mining`` (hard negatives). Everything a lesson uses is importable from
 ``helpers.data`` directly.
 """
-from .bundled import (BUNDLED, ICD10CM_BUILDER_VERSION, article_text, icd10cm_headings,
+from .bundled import (BUNDLED, ICD10CM_BUILDER_VERSION, article_text, icd10cm_descriptions,
+                      icd10cm_headings,
                       icd10cm_pairs)
 from .containers import COLUMNS, Bundle, DataError, IRSplit, make_dataset, normalize
 from .files import (ALIASES, MISSING_WORDS, PAIR_SUFFIXES, from_input_examples, ir_split_from_pairs, pairs,
@@ -53,7 +54,7 @@ __all__ = [
     "article_text", "check_anchor_is_positive", "check_columns", "check_duplicates", "check_empty",
     "check_leakage", "check_lengths", "check_missing_words", "check_negatives", "check_not_text",
     "check_size", "check_swapped",
-    "from_input_examples", "icd10cm_headings", "icd10cm_pairs", "ir_split_from_pairs", "load", "make_dataset", "mine",
+    "from_input_examples", "icd10cm_descriptions", "icd10cm_headings", "icd10cm_pairs", "ir_split_from_pairs", "load", "make_dataset", "mine",
     "mine_hard_negatives", "normalize", "pairs", "raise_for_errors", "read_pairs", "resolve_path",
     "to_input_examples", "validate", "write_pairs",
 ]

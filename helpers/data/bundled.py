@@ -87,6 +87,17 @@ def icd10cm_pairs() -> tuple[list[tuple[str, str]], dict[str, str], dict]:
     return pairs, titles, skipped
 
 
+def icd10cm_descriptions() -> list[str]:
+    """Every description in ICD-10-CM (chapters, blocks, categories and codes), each once, in the
+    package's code order (introduced in 09_scale_out: the real part of a big corpus)."""
+    cm = icd10cm_module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        texts = (" ".join(cm.get_description(code).split())
+                 for code in cm.get_all_codes(with_dots=True))
+        return list(dict.fromkeys(t for t in texts if t))
+
+
 def icd10cm_headings(codes: Iterable[str]) -> dict[str, str]:
     """The title of each code's parent in the ICD-10-CM hierarchy, the heading it sits under:
     ``{"A00.0": "Cholera"}`` (introduced in 08_make_pairs). Structure alone, no inclusion terms; a

@@ -24,6 +24,7 @@ What differs from :func:`helpers.training.fine_tune`, and why this is its own fu
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import socket
@@ -283,8 +284,8 @@ def fine_tune_distributed(model: SentenceTransformer | str | os.PathLike, train:
                 bar=bool(settings.get("progress_bar", True)) and world.is_main, lines=say))
         if say:
             print(f"Training {loss} on {len(train):,} "
-                  f"{'triplets' if config['has_negative'] else 'pairs'} · {total} steps per "
-                  f"process · lr {settings['learning_rate']:g} · max_seq_length {seq_len} · "
+                  f"{'triplets' if config['has_negative'] else 'pairs'} · about {total} steps "
+                  f"per process · lr {settings['learning_rate']:g} · max_seq_length {seq_len} · "
                   f"{config['precision']} on {info.kind}", flush=True)
             print(describe_batch(plan, backend_name()), flush=True)
         # 5. Train; each process times itself.
@@ -339,3 +340,39 @@ def _cuda_available() -> bool:
 
 __all__ = ["World", "backend_name", "batch_plan", "describe_batch", "fine_tune_distributed",
            "gather_objects"]
+
+
+def gpu_training_measured(folder: str | os.PathLike | None = None,
+                          run: str = "MNRL (recipe)") -> dict[str, Any] | None:
+    """The newest GPU check's measured training throughput (``make gpu-check`` writes
+    ``experiments/gpu_check/*_results.json``): the GPU, its precision and batch, and the pairs a
+    second of notebook 03's recipe on one GPU; None where no GPU check was stored."""
+    folder = Path(folder) if folder is not None else paths.ROOT / "experiments" / "gpu_check"
+    for path in sorted(folder.glob("*_results.json"), reverse=True):
+        try:
+            lesson = json.loads(path.read_text(encoding="utf-8"))["03_fine_tuning"]
+            pairs = float(lesson["numbers"]["training"][run]["pairs_per_second"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        return {"hardware": lesson.get("hardware", "a GPU"), "date": lesson.get("date"),
+                "pairs_per_second": pairs, "source": path.name}
+    return None
+
+
+def throughput_table(measured: Sequence[Mapping[str, Any]], one_gpu: Mapping[str, Any] | None,
+                     counts: Sequence[int] = (2, 4, 8)) -> pd.DataFrame:
+    """Training throughput per number of devices: the ``measured`` rows (``setup``, ``processes``,
+    ``pairs_per_second``) as they are, then, from one GPU's measured figure, an *estimate* for
+    ``counts`` GPUs: linear scaling, an upper bound (every step also waits for the gradients'
+    all-reduce and the gathered embeddings), labelled as such."""
+    rows = [{"setup": m["setup"], "processes": int(m["processes"]),
+             "pairs/s": float(m["pairs_per_second"]), "kind": "measured"} for m in measured]
+    if one_gpu is not None:
+        name = one_gpu["hardware"].split(" (")[0]
+        rows.append({"setup": f"1 x {name}", "processes": 1,
+                     "pairs/s": one_gpu["pairs_per_second"],
+                     "kind": f"measured ({one_gpu.get('date')})"})
+        rows += [{"setup": f"{n} x {name}", "processes": n,
+                  "pairs/s": n * one_gpu["pairs_per_second"],
+                  "kind": "estimate (linear, an upper bound)"} for n in counts]
+    return pd.DataFrame(rows)
