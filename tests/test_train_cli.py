@@ -299,6 +299,42 @@ def test_eval_split_explicit_sizes_win(icd10cm):
     assert list(other.queries) != list(again.queries)
 
 
+# ---------------------------------------------------------------------- launching from a notebook
+def test_command_for_one_process_and_for_torchrun():
+    one = train.command("configs/icd10cm_cpu.toml", 1, ["settings.batch_size=16"])
+    assert one == [sys.executable, "-m", "helpers.train", "configs/icd10cm_cpu.toml",
+                   "--set", "settings.batch_size=16"]
+    two = train.command("configs/icd10cm_cpu.toml", 2)
+    assert two[1:7] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m"] and two[-2:] == ["helpers.train", "configs/icd10cm_cpu.toml"]
+    assert train.shown(two) == ("torchrun --standalone --nproc_per_node 2 -m helpers.train "
+                                "configs/icd10cm_cpu.toml")
+    assert train.shown(train.command("c.toml", 1, ['output="a b"'])) == (
+        "python -m helpers.train c.toml --set 'output=\"a b\"'")
+
+
+@pytest.mark.parametrize("processes", [0, -1, 1.5, True, "2"])
+def test_command_refuses_a_bad_number_of_processes(processes):
+    with pytest.raises(train.ConfigError, match="processes must be a whole number"):
+        train.command("c.toml", processes)
+
+
+def test_launch_checks_the_config_before_starting_anything(tmp_path):
+    cfg = write(tmp_path, MINIMAL)
+    with pytest.raises(train.ConfigError, match="batch_size"):
+        train.launch(cfg, 1, ["settings.batch_size=-3"])
+
+
+def test_launch_reports_a_failed_run_with_its_last_lines(tmp_path, capsys):
+    from helpers.errors import WorkbookError
+    cfg = write(tmp_path, f'data = "{(tmp_path / "missing.csv").as_posix()}"\n'
+                          f'output = "{(tmp_path / "out").as_posix()}"\n')
+    with pytest.raises(WorkbookError, match="exit code 2") as caught:
+        train.launch(cfg, 1)
+    assert "missing.csv" in str(caught.value)
+    assert "$ python -m helpers.train" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------------- world and batch
 def test_world_from_the_launchers_environment():
     assert World.from_env({}) == World(0, 0, 1) and World.from_env({}).is_main
