@@ -44,10 +44,12 @@ browser:
 
 # Unit tests, notebook lint, the widgets in a real browser, a papermill run of every notebook (smoke
 # profile), then nbval on the cells marked NBVAL_CHECK_OUTPUT. Results go to
-# build/test-results.json, never over `make run`'s.
+# build/test-results.json, never over `make run`'s. --durations lists the 25 slowest tests at the end
+# (where CI's time goes).
 test: $(STAMP) browser
 	WORKBOOK_PROFILE=smoke WORKBOOK_RESULTS=build/test-results.json \
 		$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider \
+		--durations=25 \
 		tests notebooks/[0-9]*.ipynb
 
 lab: $(STAMP)
