@@ -28,6 +28,7 @@ then measured on the test queries.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -119,6 +120,8 @@ def embed(model: SentenceTransformer, texts: Sequence[str], name: str,
     """Unit embeddings of ``texts`` (float32), cached under the workbook cache by model and texts:
     a cache file that is missing, damaged or of the wrong shape is re-encoded, never trusted."""
     texts = list(texts)
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise VectorIndexError("embed needs a non-empty list of texts (strings).")
     key = hashlib.sha256(json.dumps([_model_id(model), texts]).encode()).hexdigest()[:16]
     path = paths.cache_dir("embeddings") / f"{name}-{key}.npy"
 
@@ -137,8 +140,7 @@ def embed(model: SentenceTransformer, texts: Sequence[str], name: str,
     array = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                          convert_to_numpy=True, show_progress_bar=len(texts) > 5000)
     array = np.ascontiguousarray(array, dtype=np.float32)
-    seconds = time.perf_counter() - start
-    import io
+    seconds = max(time.perf_counter() - start, 1e-9)
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     paths.write_atomic(path, buffer.getvalue())

@@ -421,3 +421,42 @@ def test_compare_without_the_exact_method_still_measures_against_it(real):
                      progress=False)
     assert list(out["method"]) == ["exact int8"] and "recall@10 (answers)" not in out.columns
     assert 0.5 <= out["recall vs exact"].iloc[0] <= 1.0
+
+
+# ------------------------------------------------------------------------------ the embedding cache
+@pytest.fixture(scope="module")
+def small_model():
+    from helpers import models
+    return models.load(verbose=False)
+
+
+def test_embed_caches_and_rebuilds_a_damaged_file(small_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path))
+    texts = ["Cholera due to Vibrio cholerae", "Typhoid fever", "Fracture of left femur"]
+    first = vi.embed(small_model, texts, "t")
+    assert "Encoded 3 texts" in capsys.readouterr().out
+    assert first.shape == (3, 384) and first.dtype == np.float32
+    assert np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
+    again = vi.embed(small_model, texts, "t")
+    assert "3 embeddings from the cache" in capsys.readouterr().out
+    assert np.array_equal(first, again)
+    (cached,) = (tmp_path / "embeddings").glob("t-*.npy")
+    cached.write_bytes(b"not an array")
+    rebuilt = vi.embed(small_model, texts, "t")
+    assert "Encoded 3 texts" in capsys.readouterr().out and np.allclose(rebuilt, first, atol=1e-6)
+    np.save(cached, np.zeros((2, 384), dtype=np.float32))   # the wrong shape is not trusted either
+    assert np.allclose(vi.embed(small_model, texts, "t"), first, atol=1e-6)
+    assert "Encoded 3 texts" in capsys.readouterr().out
+
+
+def test_embed_keys_on_the_texts(small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path))
+    vi.embed(small_model, ["a", "b"], "t")
+    vi.embed(small_model, ["a", "c"], "t")
+    assert len(list((tmp_path / "embeddings").glob("t-*.npy"))) == 2
+
+
+@pytest.mark.parametrize("texts", [[], ["a", 3]])
+def test_embed_refuses_no_texts(small_model, texts):
+    with pytest.raises(vi.VectorIndexError, match="non-empty list of texts"):
+        vi.embed(small_model, texts, "t")
