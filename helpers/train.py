@@ -424,6 +424,17 @@ def shown(argv: Sequence[str]) -> str:
     return text.replace("python -m torch.distributed.run --standalone", "torchrun --standalone")
 
 
+def placement(processes: int, gpus: int) -> str | None:
+    """Where ``processes`` training processes go on a machine with ``gpus`` GPUs: None when each
+    gets its own device (or there is no GPU: CPU cores, gloo), else the line saying that they will
+    train on the CPU cores instead (more processes than GPUs cannot share them under DDP)."""
+    if processes > 1 and 0 < gpus < processes:
+        return (f"{processes} processes but {gpus} GPU{'s' if gpus > 1 else ''} here: they train "
+                "on the CPU cores (gloo), as on a laptop; on a machine with a GPU for each, the "
+                "same command puts one process on each GPU.")
+    return None
+
+
 def launch(config: str | os.PathLike, processes: int = 1, overrides: Sequence[str] = (),
            threads: int | None = None) -> dict[str, Any]:
     """Run :func:`command` from the repository root (as a learner would in a terminal), print its
@@ -440,6 +451,10 @@ def launch(config: str | os.PathLike, processes: int = 1, overrides: Sequence[st
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
     env["OMP_NUM_THREADS"] = str(threads or max(1, cores // processes))
     env["TQDM_DISABLE"] = "1"  # a bar redrawn through a pipe is one line per redraw; steps are logged
+    note = placement(processes, _gpu_count())
+    if note:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        print(note, flush=True)
     print(f"$ {shown(argv)}", flush=True)
     lines: list[str] = []
     with subprocess.Popen(argv, cwd=paths.ROOT, env=env, text=True, stdout=subprocess.PIPE,
@@ -453,6 +468,11 @@ def launch(config: str | os.PathLike, processes: int = 1, overrides: Sequence[st
     out = Path(settings.output).expanduser()
     out = out if out.is_absolute() else paths.ROOT / out
     return json.loads((out / "train_record.json").read_text(encoding="utf-8"))
+
+
+def _gpu_count() -> int:
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,7 +177,8 @@ def encoding_speed(model: SentenceTransformer, texts: Sequence[str],
                    devices: Sequence[str] | None = None, batch_size: int = 128,
                    chunk_size: int | None = None) -> pd.DataFrame:
     """Encode ``texts`` once in this process, once with sentence-transformers' multi-process pool
-    (one process per entry of ``devices``: every GPU, else two CPU processes sharing the cores);
+    (one process per entry of ``devices``: every GPU where there are several, else two processes
+    sharing the one GPU or the CPU cores);
     one row each: processes, devices, threads per process, seconds (the pool's start-up apart),
     texts a second, and the largest difference from the one-process embeddings."""
     import pandas as pd
@@ -186,9 +187,10 @@ def encoding_speed(model: SentenceTransformer, texts: Sequence[str],
     texts = list(texts)
     if not texts:
         raise VectorIndexError("encoding_speed needs some texts.")
-    if devices is None:
+    if devices is None:  # a process per GPU; two on one GPU or on the CPU cores, to compare
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        devices = [f"cuda:{i}" for i in range(gpus)] if gpus > 1 else ["cpu", "cpu"]
+        devices = ([f"cuda:{i}" for i in range(gpus)] if gpus > 1 else
+                   ["cuda:0", "cuda:0"] if gpus == 1 else ["cpu", "cpu"])
     devices = list(devices)
     cores = os.cpu_count() or 1
     threads = torch.get_num_threads()

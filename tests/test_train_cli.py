@@ -335,6 +335,27 @@ def test_launch_reports_a_failed_run_with_its_last_lines(tmp_path, capsys):
     assert "$ python -m helpers.train" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("processes, gpus, on_cpu", [
+    (1, 0, False), (2, 0, False), (1, 1, False), (2, 1, True), (8, 4, True), (4, 4, False),
+    (2, 8, False)])
+def test_placement_moves_processes_to_the_cpu_only_when_gpus_are_too_few(processes, gpus, on_cpu):
+    note = train.placement(processes, gpus)
+    assert (note is not None) == on_cpu
+    if on_cpu:
+        assert f"{processes} processes but {gpus} GPU" in note and "CPU cores (gloo)" in note
+
+
+def test_more_processes_than_gpus_is_a_clear_message(monkeypatch):
+    import torch
+
+    from helpers.training import distributed
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(training.TrainingError, match="at most one process per GPU"):
+        distributed.fine_tune_distributed("sentence-transformers/all-MiniLM-L6-v2", None,
+                                          "out", world=World(rank=1, local_rank=1, size=2))
+
+
 # ---------------------------------------------------------------------------- world and batch
 def test_world_from_the_launchers_environment():
     assert World.from_env({}) == World(0, 0, 1) and World.from_env({}).is_main

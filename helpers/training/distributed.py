@@ -219,6 +219,12 @@ def fine_tune_distributed(model: SentenceTransformer | str | os.PathLike, train:
     if loaded_here:
         where = None
         if world.distributed and _cuda_available():
+            import torch
+            if world.local_rank >= torch.cuda.device_count():
+                raise TrainingError(
+                    f"{world.size} processes on this machine but {torch.cuda.device_count()} "
+                    "GPU(s): give torchrun --nproc_per_node at most one process per GPU, or hide "
+                    "the GPUs (CUDA_VISIBLE_DEVICES=) to train on the CPU cores.")
             where = f"cuda:{world.local_rank}"  # each process on its own GPU from the start
         model = models.load(model, device=where, verbose=say)
     if not hasattr(model, "encode") or not hasattr(model, "tokenizer"):
