@@ -442,12 +442,9 @@ def real_runs(tmp_path_factory):
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
     env.update(WORKBOOK_CACHE=str(folder / "cache"), WORKBOOK_PROFILE="smoke",
                HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    commands = {
-        "two": [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc_per_node", "2", "-m", "helpers.train",
-                str(real_config(folder, "two", 16, baseline=True))],
-        "one": [sys.executable, "-m", "helpers.train",
-                str(real_config(folder, "one", 32, baseline=False))],
+    commands = {  # the command lines notebook 09 runs (train.launch), here side by side
+        "two": train.command(real_config(folder, "two", 16, baseline=True), 2),
+        "one": train.command(real_config(folder, "one", 32, baseline=False), 1),
     }
     start, cpu = time.perf_counter(), resource_seconds()
     logs, procs = {}, {}
