@@ -152,6 +152,14 @@ def detect(refresh: bool = False) -> DeviceInfo:
     return info
 
 
+def gpu_count() -> int:
+    """How many CUDA GPUs torch sees here (0 without CUDA): the one count the training launcher,
+    the distributed runs and multi-process encoding go by."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def _cpu_name() -> str:
     import platform
     try:

@@ -447,11 +447,13 @@ def launch(config: str | os.PathLike, processes: int = 1, overrides: Sequence[st
     settings = read_config(paths.ROOT / config if not Path(config).is_absolute() else config,
                            overrides)
     cores = os.cpu_count() or 1
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    from .device import gpu_count
+    from .training.distributed import LAUNCHER_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
     env["OMP_NUM_THREADS"] = str(threads or max(1, cores // processes))
     env["TQDM_DISABLE"] = "1"  # a bar redrawn through a pipe is one line per redraw; steps are logged
-    note = placement(processes, _gpu_count())
+    note = placement(processes, gpu_count())
     if note:
         env["CUDA_VISIBLE_DEVICES"] = ""
         print(note, flush=True)
@@ -468,11 +470,6 @@ def launch(config: str | os.PathLike, processes: int = 1, overrides: Sequence[st
     out = Path(settings.output).expanduser()
     out = out if out.is_absolute() else paths.ROOT / out
     return json.loads((out / "train_record.json").read_text(encoding="utf-8"))
-
-
-def _gpu_count() -> int:
-    import torch
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import paths
+from .device import gpu_count
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def encoding_speed(model: SentenceTransformer, texts: Sequence[str],
     if not texts:
         raise VectorIndexError("encoding_speed needs some texts.")
     if devices is None:  # a process per GPU; two on one GPU or on the CPU cores, to compare
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        gpus = gpu_count()
         devices = ([f"cuda:{i}" for i in range(gpus)] if gpus > 1 else
                    ["cuda:0", "cuda:0"] if gpus == 1 else ["cpu", "cpu"])
     devices = list(devices)
@@ -416,7 +417,7 @@ def compare(corpus: np.ndarray, queries: np.ndarray, validation: np.ndarray,
                 exact_q, exact_v = ref_index.search(q, k), ref_index.search(v, k)
                 ref_ms = latency_ms(ref_index, q[:latency_queries], k)
                 reference = ref_index
-            effort, reached = choose_effort(index, v, exact_v, target, k)
+            _, reached = choose_effort(index, v, exact_v, target, k)
             found = index.search(q, k)
             ms = ref_ms if index is reference else latency_ms(index, q[:latency_queries], k)
             row = {"dims": size, "method": index.method, "effort": _effort_text(index),

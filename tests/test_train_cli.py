@@ -438,8 +438,8 @@ def real_runs(tmp_path_factory):
         from conftest import skip_or_fail_in_ci
         skip_or_fail_in_ci("torch.distributed with the gloo backend is not available")
     folder = tmp_path_factory.mktemp("train_cli")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    from helpers.training.distributed import LAUNCHER_VARIABLES
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
     env.update(WORKBOOK_CACHE=str(folder / "cache"), WORKBOOK_PROFILE="smoke",
                HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     commands = {  # the command lines notebook 09 runs (train.launch), here side by side

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from .settings import TrainData
 
 
+LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+"""What torchrun / accelerate launch set for each process; a launch starts without them."""
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place among the training processes: ``rank`` (0 .. size-1), ``local_rank``
@@ -218,11 +222,11 @@ def fine_tune_distributed(model: SentenceTransformer | str | os.PathLike, train:
     loaded_here = isinstance(model, (str, os.PathLike))
     if loaded_here:
         where = None
-        if world.distributed and _cuda_available():
-            import torch
-            if world.local_rank >= torch.cuda.device_count():
+        gpus = device.gpu_count() if world.distributed else 0
+        if gpus:
+            if world.local_rank >= gpus:
                 raise TrainingError(
-                    f"{world.size} processes on this machine but {torch.cuda.device_count()} "
+                    f"{world.size} processes on this machine but {gpus} "
                     "GPU(s): give torchrun --nproc_per_node at most one process per GPU, or hide "
                     "the GPUs (CUDA_VISIBLE_DEVICES=) to train on the CPU cores.")
             where = f"cuda:{world.local_rank}"  # each process on its own GPU from the start
@@ -334,14 +338,6 @@ def fine_tune_distributed(model: SentenceTransformer | str | os.PathLike, train:
     if say:
         print(f"Saved to {paths.show(output_dir)} · {run.summary()}", flush=True)
     return run
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-        return bool(torch.cuda.is_available())
-    except ImportError:  # pragma: no cover
-        return False
 
 
 __all__ = ["World", "backend_name", "batch_plan", "describe_batch", "fine_tune_distributed",
